@@ -1,0 +1,28 @@
+# The course's two commands:  make course  (set up, release, grade the samples)  and  make test.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export PATH := $(abspath $(BIN)):$(PATH)
+
+.PHONY: course test release setup clean
+
+course: setup  ## set up everything, release every assignment, autograde the sample submissions
+	$(BIN)/python -m autograder demo
+
+test: setup  ## the whole test suite: pipeline, data, grading, and every notebook under nbval
+	$(BIN)/python -m pytest
+
+release: setup  ## regenerate release/ from source/ after editing an instructor notebook
+	$(BIN)/python -m autograder release
+
+setup: $(VENV)/.installed
+	$(BIN)/python -m autograder data
+
+$(VENV)/.installed: requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt -e .
+	touch $@
+
+clean:  ## remove the environment and the demo's grading files (not the MNIST cache)
+	rm -rf $(VENV) gradebook.db submitted autograded feedback grades.csv

@@ -1,0 +1,35 @@
+"""nbgrader configuration for the MNIST CNN course (the repository root is the course directory)."""
+c = get_config()  # noqa: F821 - provided by nbgrader
+
+c.CourseDirectory.course_id = "mnist-cnn"
+
+# Training cells run for a minute or two on a laptop CPU; give each cell ten.
+c.Execute.timeout = 600
+c.ExecutePreprocessor.timeout = 600
+
+# A test cell with *any* stderr output scores 0. Warnings (Python's, PyTorch's, logging's)
+# are not failures: drop them before scoring. Errors are "error" outputs and still count.
+c.IgnorePattern.enabled = True
+c.IgnorePattern.pattern = r"(?i)warn"
+
+# A grade cell the student deleted is put back from the gradebook and graded. A copied grade
+# cell is graded once: the first copy keeps the grade id (our DeduplicateGradeIds replaces
+# nbgrader's, which crashes together with add_missing_cells), and OverwriteCells restores its
+# original source from the gradebook, so edits to a test cell never count.
+c.OverwriteCells.add_missing_cells = True
+c.Autograde.sanitize_preprocessors = [
+    "nbgrader.preprocessors.ClearOutput",
+    "autograder.nbgrader_fixes.DeduplicateGradeIds",
+    "nbgrader.preprocessors.OverwriteKernelspec",
+    "nbgrader.preprocessors.OverwriteCells",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
+
+# Student versions keep what the student needs to see and nothing more.
+c.ClearSolutions.code_stub = {
+    "python": '# YOUR CODE HERE\nraise NotImplementedError("Replace this line with your code.")'
+}
+c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
+
+# Files that notebooks write next to themselves (saved models) never go into release/.
+c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "*.pt", "*.pt2"]

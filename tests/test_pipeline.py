@@ -1,0 +1,84 @@
+"""Every assignment in source/: its release is what nbgrader makes, hides what it must, and grades right.
+
+(The source notebooks themselves run under nbval: pytest collects source/ with --nbval-lax.)
+"""
+import re
+import subprocess
+import sys
+
+import nbformat
+import pytest
+
+from autograder import course
+from conftest import ASSIGNMENTS, ROOT
+
+HIDDEN = re.compile(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", re.S)
+SOLUTION = re.compile(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION", re.S)
+
+
+def release_notebooks(assignment):
+    return course.notebooks(ROOT / "release" / assignment)
+
+
+def secret_lines(assignment):
+    """Lines of solution code and hidden tests that a student must never see."""
+    lines = set()
+    for path in course.notebooks(ROOT / "source" / assignment):
+        for cell in nbformat.read(path, as_version=4).cells:
+            for block in SOLUTION.findall(cell.source) + HIDDEN.findall(cell.source):
+                lines |= {line.strip() for line in block.splitlines() if len(line.strip()) > 12}
+    return lines
+
+
+def test_there_are_assignments():
+    assert ASSIGNMENTS, "source/ holds no assignment"
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_release_is_what_nbgrader_generates_today(graded_course, assignment):
+    committed = {p.name: nbformat.read(p, as_version=4) for p in release_notebooks(assignment)}
+    generated = {p.name: nbformat.read(p, as_version=4)
+                 for p in course.notebooks(graded_course / "release" / assignment)}
+    assert committed.keys() == generated.keys(), "release/ and source/ hold different notebooks"
+    for name in committed:
+        assert committed[name] == generated[name], (
+            f"release/{assignment}/{name} is stale: run `make release` and commit the result")
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_release_hides_solutions_and_hidden_tests(assignment):
+    secrets = secret_lines(assignment)
+    assert secrets, "the source notebook has no solution or hidden test to hide"
+    for path in release_notebooks(assignment):
+        text = path.read_text()
+        assert "BEGIN SOLUTION" not in text and "HIDDEN TESTS" not in text
+        for cell in nbformat.read(path, as_version=4).cells:
+            leaked = {line.strip() for line in cell.source.splitlines()} & secrets
+            assert not leaked, f"{path.name} shows solution or hidden-test lines: {sorted(leaked)[:3]}"
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_untouched_release_fails_validation(assignment):
+    for path in release_notebooks(assignment):
+        done = subprocess.run([sys.executable, "-m", "nbgrader", "validate", "--invert", str(path)],
+                              capture_output=True, text=True, cwd=ROOT)
+        assert done.returncode == 0 and "VALIDATION FAILED" not in done.stdout, done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_solution_gets_full_marks(graded_course, assignment):
+    s = course.scores(graded_course, assignment, "solution")
+    assert s["auto_max"] > 0
+    assert s["auto"] == s["auto_max"], f"the solution failed {s['failed']}"
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_untouched_release_gets_zero(graded_course, assignment):
+    s = course.scores(graded_course, assignment, "untouched")
+    assert s["auto"] == 0, f"an empty submission passed {s['passed']}"
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_partial_submission_gets_partial_marks(graded_course, assignment):
+    s = course.scores(graded_course, assignment, "partial")
+    assert 0 < s["auto"] < s["auto_max"], s
