@@ -82,3 +82,11 @@ def test_untouched_release_gets_zero(graded_course, assignment):
 def test_partial_submission_gets_partial_marks(graded_course, assignment):
     s = course.scores(graded_course, assignment, "partial")
     assert 0 < s["auto"] < s["auto_max"], s
+
+
+def test_the_demo_writes_the_grade_table(graded_course):
+    import csv
+
+    rows = list(csv.DictReader(open(graded_course / "grades.csv")))
+    graded = {(r["assignment"], r["student"]) for r in rows}
+    assert graded == {(a, s) for a in ASSIGNMENTS for s in course.SAMPLE_STUDENTS}

@@ -1,0 +1,173 @@
+"""Checks of the course CNN, by behaviour: what the model computes, never what its attributes are called.
+
+Conv(1->32, 3, pad 1) -> ReLU -> MaxPool 2 -> Conv(32->64, 3, pad 1) -> ReLU -> MaxPool 2
+-> Flatten -> Linear(3136->128) -> ReLU -> Linear(128->10), raw logits out.
+
+`trace` runs the model under a TorchFunctionMode that sees every torch call (nn modules and
+F.* functions alike), so nn.Sequential, F.relu, x.view and extra dropout layers all grade the same.
+"""
+import functools
+
+import torch
+import torchvision
+from torch.overrides import TorchFunctionMode
+
+from autograder.data import mnist_root
+
+MEAN, STD = 0.1307, 0.3081  # the normalisation every course notebook uses
+PARAM_SHAPES = sorted([(32, 1, 3, 3), (32,), (64, 32, 3, 3), (64,), (128, 3136), (128,), (10, 128), (10,)])
+TOTAL_PARAMS = 421_642
+
+
+class Recorder(TorchFunctionMode):
+    """Remembers (name, first tensor argument, result) of every torch call."""
+
+    def __init__(self):
+        super().__init__()
+        self.calls = []
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        result = func(*args, **(kwargs or {}))
+        name = getattr(func, "__name__", "")
+        first = next((a for a in args if isinstance(a, torch.Tensor)), None)
+        if isinstance(result, torch.Tensor) and first is not None:
+            self.calls.append((name, first.detach(), result.detach()))
+        return result
+
+
+def run(model, x):
+    """model(x) in eval mode without gradients; a crash becomes a readable AssertionError."""
+    model.eval()
+    try:
+        with torch.no_grad():
+            return model(x)
+    except Exception as error:  # noqa: BLE001 - any student error becomes feedback
+        raise AssertionError(f"your model raised {type(error).__name__} inside forward for an input "
+                             f"of shape {tuple(x.shape)}: {error}") from None
+
+
+def trace(model, x):
+    """The tensors the diagram talks about, found by running the model on x."""
+    with Recorder() as recorder:
+        out = run(model, x)
+    calls = recorder.calls
+    convs = [c for c in calls if c[0] == "conv2d"]
+    linears = [c for c in calls if c[0] == "linear"]
+    assert len(convs) >= 2, f"the diagram has 2 conv layers; your forward uses {len(convs)}"
+    assert len(linears) >= 2, f"the diagram has 2 linear layers; your forward uses {len(linears)}"
+    first_linear = calls.index(linears[0])
+    four_d = [c[2] for c in calls[:first_linear] if c[2].dim() == 4]
+    return {"block1": convs[1][1], "block2": four_d[-1], "flat": linears[0][1],
+            "hidden": linears[1][1], "out": out}
+
+
+def shape_hint(block, expected, actual):
+    """Why `actual` might differ from `expected` after a conv block, in the diagram's terms."""
+    ordinal = {"block1": "first", "block2": "second"}[block]
+    if len(actual) != 4:
+        return ""
+    if actual[1] != expected[1]:
+        return f" Does the {ordinal} conv have {expected[1]} output channels?"
+    if actual[2] == 2 * expected[2]:
+        return f" Is the {ordinal} max-pool applied?"
+    return f" Does the {ordinal} conv use padding=1 and the max-pool kernel 2?"
+
+
+DIAGRAM = {
+    "block1": ("after the first conv block", lambda n: (n, 32, 14, 14)),
+    "block2": ("after the second conv block", lambda n: (n, 64, 7, 7)),
+    "flat": ("flattened, into the first linear layer", lambda n: (n, 3136)),
+    "out": ("at the output", lambda n: (n, 10)),
+}
+
+
+def fmt(shape):
+    return "(N, " + ", ".join(map(str, shape[1:])) + ")"
+
+
+def check_shapes(model, sizes=(1, 7, 64), device="cpu"):
+    """The shape after each block of the diagram, for batches of several sizes."""
+    for n in sizes:
+        found = trace(model, digits(n, device))
+        for key, (where, expected_of) in DIAGRAM.items():
+            expected, actual = expected_of(n), tuple(found[key].shape)
+            hint = shape_hint(key, expected, actual) if key.startswith("block") else ""
+            assert actual == expected, (f"{where} the diagram expects {fmt(expected)} but your model gives "
+                                        f"{fmt(actual)} for a batch of N={n}.{hint}")
+
+
+def check_parameters(model):
+    """Every weight and bias has the diagram's shape, and the total is 421,642."""
+    shapes = sorted(tuple(p.shape) for p in model.parameters())
+    missing = [s for s in PARAM_SHAPES if s not in shapes]
+    extra = [s for s in shapes if s not in PARAM_SHAPES]
+    assert not missing and not extra, (f"parameter shapes differ from the diagram: missing {missing}, "
+                                       f"unexpected {extra}")
+    total = sum(p.numel() for p in model.parameters())
+    assert total == TOTAL_PARAMS, f"the model has {total:,} parameters; the diagram has {TOTAL_PARAMS:,}"
+
+
+def check_relus(model, device="cpu"):
+    """ReLU after each conv and after the first linear layer (their outputs are never negative)."""
+    found = trace(model, digits(64, device))
+    for key, layer in [("block1", "first conv"), ("block2", "second conv"), ("hidden", "first linear layer")]:
+        low = float(found[key].min())
+        assert low >= 0, f"values after the {layer} go down to {low:.3f}: is a ReLU applied after it?"
+
+
+def check_logits(model, device="cpu"):
+    """The output is raw logits: not probabilities, not log-probabilities."""
+    out = run(model, digits(64, device)).float()
+    sums = out.exp().sum(dim=1)
+    assert not torch.allclose(sums, torch.ones_like(sums), atol=1e-3), (
+        "the output looks like log-probabilities: return raw logits (CrossEntropyLoss applies log-softmax)")
+    rows = out.sum(dim=1)
+    assert not (out.min() >= 0 and torch.allclose(rows, torch.ones_like(rows), atol=1e-3)), (
+        "the output looks like softmax probabilities: return raw logits (CrossEntropyLoss applies softmax)")
+    assert float(out.std(dim=0).max()) > 0, "the output is the same for every image"
+
+
+def check_deterministic(model, device="cpu"):
+    """In eval mode, the same input gives the same output."""
+    x = digits(64, device)
+    assert torch.equal(run(model, x), run(model, x)), "two passes over the same images in eval mode differ"
+
+
+def check_device(model, device):
+    """All parameters are on the device the notebook chose."""
+    where = {p.device.type for p in model.parameters()}
+    assert where == {torch.device(device).type}, f"the model's parameters are on {where}, expected {device}"
+
+
+@functools.lru_cache(maxsize=2)
+def test_set(device="cpu"):
+    """All 10,000 normalised MNIST test digits and labels, loaded by the grader itself."""
+    data = torchvision.datasets.MNIST(mnist_root(), train=False, download=True)
+    images = ((data.data.float() / 255 - MEAN) / STD).unsqueeze(1)
+    return images.to(device), data.targets.to(device)
+
+
+def digits(n, device="cpu"):
+    """The first n normalised test digits."""
+    return test_set(str(device))[0][:n]
+
+
+def accuracy(model, device="cpu", batch_size=1000):
+    """Fraction of the 10,000 test digits the model classifies right, by the grader's own loop."""
+    images, labels = test_set(str(device))
+    model.eval()
+    correct = 0
+    with torch.no_grad():
+        for start in range(0, len(labels), batch_size):
+            logits = run(model, images[start:start + batch_size])
+            correct += int((logits.argmax(dim=1) == labels[start:start + batch_size]).sum())
+    return correct / len(labels)
+
+
+def check_accuracy(model, threshold, device="cpu"):
+    """The trained model reaches `threshold` on the full test set."""
+    acc = accuracy(model, device)
+    assert acc >= threshold, (f"your model classifies {acc:.2%} of the 10,000 test digits right; "
+                              f"at least {threshold:.1%} is needed. Train it (run the training cell) "
+                              "and check the recipe.")
+    return acc

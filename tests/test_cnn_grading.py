@@ -1,0 +1,146 @@
+"""Assignment 03's grade cells, run on models written to be wrong in one way each.
+
+Every wrong model must lose the points of exactly the behaviour it got wrong; correct models
+written differently must lose nothing. The grade cells (with their hidden tests) are taken
+from the source notebook and executed here, in-process, without training.
+"""
+import nbformat
+import pytest
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from autograder import cnn
+from autograder.course import strip_markers
+from conftest import ROOT
+
+NOTEBOOK = ROOT / "source" / "03_mnist_cnn" / "mnist_cnn.ipynb"
+STRUCTURE = ["test_output_and_params", "test_layer_shapes", "test_behaviour"]
+
+
+def grade_cells():
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    return {c.metadata.nbgrader["grade_id"]: strip_markers(c.source)
+            for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")}
+
+
+CELLS = grade_cells()
+
+
+def failed_cells(model_class, model=None, cells=STRUCTURE):
+    """Run the named grade cells against a submission's MnistCNN; return the ids that fail."""
+    failed = {}
+    for grade_id in cells:
+        namespace = {"torch": torch, "nn": nn, "MnistCNN": model_class, "device": torch.device("cpu"),
+                     "model": model if model is not None else model_class()}
+        try:
+            exec(compile(CELLS[grade_id], grade_id, "exec"), namespace)
+        except Exception as error:  # noqa: BLE001 - a failing grade cell, whatever it raised
+            failed[grade_id] = f"{type(error).__name__}: {error}"
+    return failed
+
+
+class Reference(nn.Module):
+    """The course CNN with switches that break it in one way each."""
+
+    def __init__(self, c1=32, pad=1, pool2=True, relu2=True, out="logits", constant=False):
+        super().__init__()
+        size = 7 if pad and pool2 else 14 if pad else 5
+        self.conv1, self.conv2 = nn.Conv2d(1, c1, 3, padding=pad), nn.Conv2d(c1, 64, 3, padding=pad)
+        self.fc1, self.fc2 = nn.Linear(64 * size * size, 128), nn.Linear(128, 10)
+        self.pool2, self.relu2, self.out, self.constant = pool2, relu2, out, constant
+
+    def forward(self, x):
+        if self.constant:
+            x = x * 0
+        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
+        x = self.conv2(x)
+        x = F.relu(x) if self.relu2 else x
+        x = F.max_pool2d(x, 2) if self.pool2 else x
+        logits = self.fc2(F.relu(self.fc1(x.flatten(1))))
+        return logits.softmax(dim=1) if self.out == "softmax" else logits
+
+
+def variant(**broken):
+    return type("MnistCNN", (Reference,), {"__init__": lambda self: Reference.__init__(self, **broken)})
+
+
+@pytest.mark.parametrize("broken, expected, message", [
+    ({}, set(), ""),
+    ({"relu2": False}, {"test_behaviour"}, "is a ReLU applied after it?"),
+    ({"pool2": False}, {"test_output_and_params", "test_layer_shapes"}, "Is the second max-pool applied?"),
+    ({"c1": 16}, {"test_output_and_params", "test_layer_shapes"}, "Does the first conv have 32 output channels?"),
+    ({"pad": 0}, {"test_output_and_params", "test_layer_shapes"}, "padding=1"),
+    ({"out": "softmax"}, {"test_behaviour"}, "softmax"),
+    ({"constant": True}, {"test_behaviour"}, "the same for every image"),
+], ids=["correct", "missing_relu", "missing_pool", "wrong_channels", "no_padding", "softmax", "constant"])
+def test_a_wrong_model_loses_exactly_its_points(broken, expected, message):
+    failed = failed_cells(variant(**broken))
+    assert set(failed) == expected, failed
+    assert not expected or any(message in why for why in failed.values()), failed
+
+
+class Sequential(nn.Module):
+    """Correct, with nn.Sequential, other names and a dropout layer."""
+
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+            nn.Linear(3136, 128), nn.ReLU(), nn.Dropout(0.25), nn.Linear(128, 10))
+
+    def forward(self, x):
+        return self.body(x)
+
+
+class Functional(nn.Module):
+    """Correct, with torch.relu, pooling before ReLU and x.view."""
+
+    def __init__(self):
+        super().__init__()
+        self.a, self.b = nn.Conv2d(1, 32, 3, padding=1), nn.Conv2d(32, 64, 3, padding=1)
+        self.c, self.d = nn.Linear(3136, 128), nn.Linear(128, 10)
+
+    def forward(self, x):
+        x = torch.relu(F.max_pool2d(self.a(x), 2))
+        x = torch.relu(F.max_pool2d(self.b(x), 2))
+        return self.d(self.c(x.view(x.size(0), -1)).relu())
+
+
+@pytest.mark.parametrize("model_class", [Sequential, Functional])
+def test_any_correct_implementation_earns_full_marks(model_class):
+    assert failed_cells(model_class) == {}
+
+
+def test_a_model_that_raises_in_forward_gets_a_clear_message():
+    class Broken(Reference):
+        def forward(self, x):
+            raise RuntimeError("oops")
+
+    failed = failed_cells(Broken)
+    assert set(failed) == set(STRUCTURE)
+    assert "raised RuntimeError inside forward" in failed["test_layer_shapes"]
+
+
+def test_an_untrained_model_loses_only_the_accuracy_points():
+    failed = failed_cells(Reference, cells=STRUCTURE + ["test_accuracy"])
+    assert set(failed) == {"test_accuracy"}, failed
+    assert "at least 98.5%" in failed["test_accuracy"]
+
+
+def test_the_graders_evaluation_counts_every_test_digit():
+    class Oracle(nn.Module):
+        """Answers with the true label for the first 9,900 digits and 'wrong' for the rest."""
+
+        def __init__(self):
+            super().__init__()
+            self.seen = 0
+
+        def forward(self, x):
+            labels = cnn.test_set("cpu")[1][self.seen:self.seen + len(x)].clone()
+            labels[max(0, 9_900 - self.seen):] += 1
+            self.seen += len(x)
+            return F.one_hot(labels % 10, 10).float()
+
+    assert cnn.accuracy(Oracle()) == 0.99
