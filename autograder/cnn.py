@@ -6,15 +6,11 @@ Conv(1->32, 3, pad 1) -> ReLU -> MaxPool 2 -> Conv(32->64, 3, pad 1) -> ReLU -> 
 `trace` runs the model under a TorchFunctionMode that sees every torch call (nn modules and
 F.* functions alike), so nn.Sequential, F.relu, x.view and extra dropout layers all grade the same.
 """
-import functools
-
 import torch
-import torchvision
 from torch.overrides import TorchFunctionMode
 
-from autograder.data import mnist_root
-
-MEAN, STD = 0.1307, 0.3081  # the normalisation every course notebook uses
+from autograder import evaluate
+from autograder.evaluate import test_set
 PARAM_SHAPES = sorted([(32, 1, 3, 3), (32,), (64, 32, 3, 3), (64,), (128, 3136), (128,), (10, 128), (10,)])
 TOTAL_PARAMS = 421_642
 
@@ -36,14 +32,9 @@ class Recorder(TorchFunctionMode):
 
 
 def run(model, x):
-    """model(x) in eval mode without gradients; a crash becomes a readable AssertionError."""
+    """The model's output in eval mode (evaluate.run turns a crash into feedback)."""
     model.eval()
-    try:
-        with torch.no_grad():
-            return model(x)
-    except Exception as error:  # noqa: BLE001 - any student error becomes feedback
-        raise AssertionError(f"your model raised {type(error).__name__} inside forward for an input "
-                             f"of shape {tuple(x.shape)}: {error}") from None
+    return evaluate.run(model, x)
 
 
 def trace(model, x):
@@ -139,35 +130,6 @@ def check_device(model, device):
     assert where == {torch.device(device).type}, f"the model's parameters are on {where}, expected {device}"
 
 
-@functools.lru_cache(maxsize=2)
-def test_set(device="cpu"):
-    """All 10,000 normalised MNIST test digits and labels, loaded by the grader itself."""
-    data = torchvision.datasets.MNIST(mnist_root(), train=False, download=True)
-    images = ((data.data.float() / 255 - MEAN) / STD).unsqueeze(1)
-    return images.to(device), data.targets.to(device)
-
-
 def digits(n, device="cpu"):
     """The first n normalised test digits."""
-    return test_set(str(device))[0][:n]
-
-
-def accuracy(model, device="cpu", batch_size=1000):
-    """Fraction of the 10,000 test digits the model classifies right, by the grader's own loop."""
-    images, labels = test_set(str(device))
-    model.eval()
-    correct = 0
-    with torch.no_grad():
-        for start in range(0, len(labels), batch_size):
-            logits = run(model, images[start:start + batch_size])
-            correct += int((logits.argmax(dim=1) == labels[start:start + batch_size]).sum())
-    return correct / len(labels)
-
-
-def check_accuracy(model, threshold, device="cpu"):
-    """The trained model reaches `threshold` on the full test set."""
-    acc = accuracy(model, device)
-    assert acc >= threshold, (f"your model classifies {acc:.2%} of the 10,000 test digits right; "
-                              f"at least {threshold:.1%} is needed. Train it (run the training cell) "
-                              "and check the recipe.")
-    return acc
+    return test_set(device)[0][:n]

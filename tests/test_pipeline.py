@@ -21,13 +21,18 @@ def release_notebooks(assignment):
 
 
 def secret_lines(assignment):
-    """Lines of solution code and hidden tests that a student must never see."""
-    lines = set()
+    """Lines of solution code and hidden tests that a student must never see.
+
+    Lines that also stand outside those blocks (a shared import, a `for` header) are not secret.
+    """
+    secret, public = set(), set()
     for path in course.notebooks(ROOT / "source" / assignment):
         for cell in nbformat.read(path, as_version=4).cells:
             for block in SOLUTION.findall(cell.source) + HIDDEN.findall(cell.source):
-                lines |= {line.strip() for line in block.splitlines() if len(line.strip()) > 12}
-    return lines
+                secret |= {line.strip() for line in block.splitlines() if len(line.strip()) > 12}
+            rest = HIDDEN.sub("", SOLUTION.sub("", cell.source))
+            public |= {line.strip() for line in rest.splitlines()}
+    return secret - public
 
 
 def test_there_are_assignments():

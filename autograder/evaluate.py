@@ -1,0 +1,72 @@
+"""The grader's own evaluation of a model on the 10,000 MNIST test digits.
+
+It loads the test set itself, normalises it with the course's constants and counts correct
+predictions over every digit; it never trusts a number that the notebook printed.
+"""
+import functools
+
+import torch
+import torchvision
+from torchvision.transforms.v2 import InterpolationMode
+from torchvision.transforms.v2 import functional as TF
+
+from autograder.data import mnist_root
+
+MEAN, STD = 0.1307, 0.3081  # the normalisation every course notebook uses
+
+
+@functools.lru_cache(maxsize=1)
+def raw_test_set():
+    """Test images as floats in [0, 1], shape (10000, 1, 28, 28), and their labels."""
+    data = torchvision.datasets.MNIST(mnist_root(), train=False, download=True)
+    return (data.data.float() / 255).unsqueeze(1), data.targets
+
+
+def perturb(images, seed=0, max_angle=20.0, max_shift=3):
+    """Rotate each image by a random angle in +-max_angle degrees and shift it by random whole pixels
+    in +-max_shift (zero fill). The draws come from `seed`: the same seed gives the same images."""
+    generator = torch.Generator().manual_seed(seed)
+    angles = (torch.rand(len(images), generator=generator) * 2 - 1) * max_angle
+    shifts = torch.randint(-max_shift, max_shift + 1, (len(images), 2), generator=generator)
+    return torch.stack([
+        TF.affine(image, angle=float(angle), translate=[int(dx), int(dy)], scale=1.0, shear=[0.0, 0.0],
+                  interpolation=InterpolationMode.BILINEAR)
+        for image, angle, (dx, dy) in zip(images, angles, shifts)])
+
+
+def test_set(device="cpu", transform=None):
+    """Normalised test images (after `transform` on the [0, 1] images, if given) and labels."""
+    images, labels = raw_test_set()
+    if transform is not None:
+        images = transform(images)
+    return ((images - MEAN) / STD).to(device), labels.to(device)
+
+
+def run(model, x):
+    """model(x) without gradients; a crash becomes a readable AssertionError."""
+    try:
+        with torch.no_grad():
+            return model(x)
+    except Exception as error:  # noqa: BLE001 - any student error becomes feedback
+        raise AssertionError(f"your model raised {type(error).__name__} inside forward for an input "
+                             f"of shape {tuple(x.shape)}: {error}") from None
+
+
+def accuracy(model, device="cpu", transform=None, batch_size=1000):
+    """Fraction of the 10,000 test digits the model classifies right, in eval mode."""
+    images, labels = test_set(device, transform)
+    model.eval()
+    correct = 0
+    for start in range(0, len(labels), batch_size):
+        logits = run(model, images[start:start + batch_size])
+        correct += int((logits.argmax(dim=1) == labels[start:start + batch_size]).sum())
+    return correct / len(labels)
+
+
+def check_accuracy(model, threshold, device="cpu", name="your model"):
+    """The trained model reaches `threshold` on the full test set; return its accuracy."""
+    acc = accuracy(model, device)
+    assert acc >= threshold, (f"{name} classifies {acc:.2%} of the 10,000 test digits right; "
+                              f"at least {threshold:.1%} is needed. Train it (run the training cell) "
+                              "and check the recipe.")
+    return acc
