@@ -2,7 +2,7 @@
 import argparse
 from pathlib import Path
 
-from autograder import course, data, notebooks
+from autograder import course, data, grading, notebooks
 
 
 def main(argv=None):
@@ -14,6 +14,18 @@ def main(argv=None):
     rel = sub.add_parser("release", help="generate release/ from source/ with nbgrader")
     rel.add_argument("assignments", nargs="*", help="default: every assignment in source/")
     sub.add_parser("demo", help="release everything, autograde the sample submissions, print grades")
+    grd = sub.add_parser("grade", help="grade every submission of an assignment, in parallel")
+    grd.add_argument("assignment")
+    grd.add_argument("--workers", type=int, help="submissions at a time (default: cores / 2)")
+    grd.add_argument("--regrade", action="store_true", help="grade unchanged submissions again")
+    grd.add_argument("--budget", type=int, default=900, help="wall-clock seconds per submission")
+    grd.add_argument("--memory-gb", type=float, default=6.0, help="memory cap per submission")
+    grd.add_argument("--scheduler", help="address of a Dask scheduler, e.g. tcp://10.0.0.5:8786")
+    fbk = sub.add_parser("feedback", help="HTML feedback per student, hidden tests hidden")
+    fbk.add_argument("assignment")
+    exp = sub.add_parser("export", help="CSV with one column per graded test cell")
+    exp.add_argument("assignment")
+    exp.add_argument("--output", type=Path, help="default: grades-<assignment>.csv")
     rec = sub.add_parser("record", help="execute source notebooks and keep the outputs nbval checks")
     rec.add_argument("notebooks", nargs="+", type=Path)
     args = parser.parse_args(argv)
@@ -27,6 +39,17 @@ def main(argv=None):
     elif args.command == "demo":
         data.mnist_root()
         course.run_demo(args.course)
+    elif args.command == "grade":
+        data.mnist_root()
+        grading.grade(args.course, args.assignment, args.workers, args.regrade, args.budget,
+                      args.memory_gb, args.scheduler)
+    elif args.command == "feedback":
+        course.nbgrader(args.course, "generate_feedback", args.assignment, "--force")
+        print(f"feedback written to {args.course / 'feedback'}")
+    elif args.command == "export":
+        path = args.output or args.course / f"grades-{args.assignment}.csv"
+        rows = grading.export(args.course, args.assignment, path)
+        print(f"{len(rows)} students written to {path}")
     elif args.command == "record":
         for path in args.notebooks:
             notebooks.record(path)

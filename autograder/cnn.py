@@ -24,7 +24,7 @@ class Recorder(TorchFunctionMode):
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         result = func(*args, **(kwargs or {}))
-        name = getattr(func, "__name__", "")
+        name = getattr(func, "__name__", "").split(".")[0]   # aten ops of an exported model: "conv2d.default"
         first = next((a for a in args if isinstance(a, torch.Tensor)), None)
         if isinstance(result, torch.Tensor) and first is not None:
             self.calls.append((name, first.detach(), result.detach()))
@@ -33,7 +33,7 @@ class Recorder(TorchFunctionMode):
 
 def run(model, x):
     """The model's output in eval mode (evaluate.run turns a crash into feedback)."""
-    model.eval()
+    evaluate.eval_mode(model)
     return evaluate.run(model, x)
 
 

@@ -1,6 +1,10 @@
 """Preprocessors that fix nbgrader 0.9.6 behaviour the course relies on (see nbgrader_config.py)."""
+import re
+
 from nbgrader import utils
 from nbgrader.preprocessors import NbGraderPreprocessor
+
+HIDDEN = re.compile(r"### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS", re.S)
 
 
 class DeduplicateGradeIds(NbGraderPreprocessor):
@@ -23,3 +27,22 @@ class DeduplicateGradeIds(NbGraderPreprocessor):
                 del cell.metadata["nbgrader"]
             seen.add(grade_id)
         return nb, resources
+
+
+class HideHiddenTests(NbGraderPreprocessor):
+    """Feedback shows each test's points and failure message, never the source of a hidden test.
+
+    nbgrader puts hidden tests back for grading and leaves them in the feedback HTML
+    (jupyter/nbgrader#917, #1363). This replaces each hidden block with a placeholder and keeps
+    only the name and message of an error, not its traceback (which quotes the failing line).
+    """
+
+    placeholder = "# (hidden tests ran here)"
+
+    def preprocess_cell(self, cell, resources, index):
+        if utils.is_grade(cell) and cell.cell_type == "code":
+            cell.source = HIDDEN.sub(self.placeholder, cell.source)
+            for output in cell.get("outputs", []):
+                if output.get("output_type") == "error":
+                    output["traceback"] = [f"{output.get('ename')}: {output.get('evalue')}"]
+        return cell, resources

@@ -1,0 +1,137 @@
+"""Grade one submission in a scratch course directory; runs in a worker process (local or Dask).
+
+A job carries everything as bytes (the submission's files, a template gradebook, the
+nbgrader config), and the result carries back the executed notebooks and the verdicts, so a
+worker needs no shared file system: the same function runs on a laptop or on a cluster.
+The worker never writes the real gradebook; the instructor's process records the results.
+"""
+import os
+import re
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import nbformat
+
+from autograder import evaluate, verdicts
+
+BUDGET_CONFIG = """
+# Added by the grading worker: one wall-clock budget for the whole notebook.
+import time as _time
+_deadline = _time.monotonic() + {budget}
+c.Execute.timeout_func = lambda cell: max(1, min({cell_timeout}, int(_deadline - _time.monotonic())))
+"""
+
+
+def read_tree(folder):
+    """{relative path: bytes} of every file under folder."""
+    folder = Path(folder)
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def write_tree(folder, files):
+    for rel, data in files.items():
+        path = Path(folder) / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+
+
+def limit_memory(max_bytes):
+    """preexec_fn for the nbgrader process (and so its kernel): own process group, capped memory."""
+    def apply():
+        os.setsid()
+        resource.setrlimit(resource.RLIMIT_DATA, (max_bytes, max_bytes))
+    return apply
+
+
+def problems_in(notebook_bytes):
+    """Readable reasons for cells that did not complete: errors in the student's cells, timeouts,
+    memory, dead kernels. (A failing test cell is not a problem: its points tell.)"""
+    found = []
+    nb = nbformat.reads(notebook_bytes.decode(), as_version=4)
+    for cell in nb.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        for output in cell.get("outputs", []):
+            if output.get("output_type") != "error":
+                continue
+            name, value = output.get("ename", ""), output.get("evalue", "")
+            if "Timeout" in name or "KeyboardInterrupt" in name:
+                found.append("stopped: the time budget ran out")
+            elif name == "MemoryError" or "allocate memory" in value:
+                found.append("stopped: the memory cap was reached")
+            elif "DeadKernel" in name:
+                found.append("the kernel died")
+            elif meta.get("solution") and not meta.get("grade"):
+                found.append(f"{meta.get('grade_id')}: {name}: {value}"[:160])
+    return sorted(set(found))
+
+
+def grade_submission(job):
+    """Autograde job["student"]'s job["assignment"]; return executed notebooks, verdicts, problems."""
+    evaluate.raw_test_set()                       # the grader's data, loaded before any student code runs
+    started = time.monotonic()
+    scratch = Path(tempfile.mkdtemp(prefix="grade-"))
+    try:
+        return run_job(job, scratch) | {"seconds": round(time.monotonic() - started, 1)}
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def run_job(job, scratch):
+    assignment, student = job["assignment"], job["student"]
+    (scratch / "gradebook.db").write_bytes(job["gradebook"])
+    (scratch / "nbgrader_config.py").write_text(
+        job["config"] + BUDGET_CONFIG.format(budget=job["budget_s"], cell_timeout=job["budget_s"]))
+    write_tree(scratch / "submitted" / student / assignment, job["files"])
+    exports = scratch / "exports"
+    exports.mkdir()
+    threads = str(job["threads"])
+    env = {**os.environ, verdicts.EXPORT_DIR: str(exports), "OMP_NUM_THREADS": threads,
+           "MKL_NUM_THREADS": threads, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    cmd = [sys.executable, "-m", "nbgrader", "autograde", assignment, f"--student={student}", "--force"]
+    proc = subprocess.Popen(cmd, cwd=scratch, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, preexec_fn=limit_memory(job["memory_bytes"]))
+    problems = []
+    try:
+        log, _ = proc.communicate(timeout=job["budget_s"] + job["grace_s"])
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        log, _ = proc.communicate()
+        problems.append(f"killed after {job['budget_s'] + job['grace_s']} s")
+    except BaseException:                       # Ctrl-C or a cancelled task: leave no kernel behind
+        os.killpg(proc.pid, signal.SIGKILL)
+        raise
+    missing = [name for name in job["notebooks"] if name not in job["files"]]
+    problems += [f"missing notebook: {name}" for name in missing]
+    graded = scratch / "autograded" / student / assignment
+    notebooks = {p.name: p.read_bytes() for p in sorted(graded.glob("*.ipynb"))} if graded.exists() else {}
+    if not notebooks:
+        problems.append("nbgrader could not grade it: " + last_error(log))
+    for data in notebooks.values():
+        problems += problems_in(data)
+    return {"assignment": assignment, "student": student, "notebooks": notebooks,
+            "timestamp": job["files"].get("timestamp.txt"),
+            "verdicts": verdicts.judge(assignment, exports) if notebooks else {},
+            "problems": sorted(set(problems))}
+
+
+EXCEPTION = re.compile(r"^[\w.]+(Error|Exception): ")
+KNOWN_FAILURES = [
+    (("DeadKernelError", "Kernel died", "UnresponsiveKernelError"), "the kernel died"),
+    (("NotJSONError", "JSONDecodeError", "Notebook does not appear to be JSON"), "the notebook is not valid JSON"),
+]
+
+
+def last_error(log):
+    """The most telling line of nbgrader's log for a submission it could not grade."""
+    for markers, reason in KNOWN_FAILURES:
+        if any(marker in (log or "") for marker in markers):
+            return reason
+    lines = [line.strip() for line in (log or "").splitlines() if line.strip()]
+    exceptions = [line for line in lines if EXCEPTION.match(line)]
+    return (exceptions or lines or ["no output"])[-1][-300:]

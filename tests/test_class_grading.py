@@ -1,0 +1,204 @@
+"""Grading a class with `python -m autograder grade`: parallel, resumable, and unharmed by bad submissions.
+
+A tiny assignment that trains nothing keeps these tests to seconds per submission; the real
+assignment 03 is graded end to end in test_unforgeable.py.
+"""
+import json
+import shutil
+import subprocess
+import sys
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_notebook
+
+from autograder import course, grading
+from conftest import ROOT
+
+ANSWERS = {
+    "add": "def add(a, b):\n    ### BEGIN SOLUTION\n    return a + b\n    ### END SOLUTION",
+    "mul": "def mul(a, b):\n    ### BEGIN SOLUTION\n    return a * b\n    ### END SOLUTION",
+}
+TESTS = {
+    "test_add": '"""add adds."""\nassert add(2, 3) == 5\n### BEGIN HIDDEN TESTS\nassert add(-1, 1) == 0\n### END HIDDEN TESTS',
+    "test_mul": '"""mul multiplies."""\nassert mul(2, 3) == 6\n### BEGIN HIDDEN TESTS\nassert mul(0, 7) == 0\n### END HIDDEN TESTS',
+}
+
+
+def cell(source, **meta):
+    c = new_code_cell(source)
+    c.metadata["nbgrader"] = {"schema_version": 3, "locked": False, "solution": False, "grade": False, **meta}
+    return c
+
+
+def tiny_source(folder):
+    nb = new_notebook(cells=[
+        cell(ANSWERS["add"], solution=True, grade_id="add"),
+        cell(TESTS["test_add"], grade=True, locked=True, points=2, grade_id="test_add"),
+        cell(ANSWERS["mul"], solution=True, grade_id="mul"),
+        cell(TESTS["test_mul"], grade=True, locked=True, points=3, grade_id="test_mul"),
+    ])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    folder.mkdir(parents=True)
+    nbformat.write(nb, folder / "tiny.ipynb")
+
+
+def solved(course_dir):
+    nb = nbformat.read(course_dir / "source" / "tiny" / "tiny.ipynb", as_version=4)
+    for c in nb.cells:
+        c.source = course.strip_markers(c.source) if c.metadata.nbgrader.get("solution") else c.source
+    return nb
+
+
+def edit(base, source_of_cell=None, insert=None, delete=None, duplicate=None):
+    """The solved notebook `base`, changed: cell sources replaced, a cell inserted, deleted or duplicated."""
+    nb = nbformat.from_dict(base)
+    for index, source in (source_of_cell or {}).items():
+        nb.cells[index].source = source
+    if duplicate is not None:
+        copy = nbformat.from_dict(nb.cells[duplicate])
+        copy.id = "a-copy"
+        nb.cells.insert(duplicate + 1, copy)
+    if delete is not None:
+        del nb.cells[delete]
+    if insert:
+        index, source = insert
+        nb.cells.insert(index, new_code_cell(source))
+    return nbformat.writes(nb)
+
+
+# student -> (notebook text or None for no notebook, extra files, expected score, expected problem)
+SUBMISSIONS = {
+    "good": (lambda b: edit(b), {}, 5, ""),
+    "syntax_error": (lambda b: edit(b, {0: "def add(a, b)\n    return a + b"}), {}, 3, "add: SyntaxError"),
+    "raises": (lambda b: edit(b, {2: "def mul(a, b):\n    return a * b\nraise ValueError('oops')"}), {}, 5, "mul: ValueError"),
+    "infinite_loop": (lambda b: edit(b, {2: "while True:\n    pass"}), {}, 2, "time budget"),
+    "memory_bomb": (lambda b: edit(b, {2: "hog = []\nwhile True:\n    hog.append(bytearray(2**28))"}), {}, 2, "memory cap"),
+    "deleted_test": (lambda b: edit(b, {0: "def add(a, b):\n    return a - b"}, delete=1), {}, 3, ""),
+    "copied_test": (lambda b: edit(b, {0: "def add(a, b):\n    return 0"}, duplicate=1), {}, 3, ""),
+    "edited_test": (lambda b: edit(b, {0: "def add(a, b):\n    return 0", 1: "assert True"}), {}, 3, ""),
+    "not_json": (lambda b: "{this is not a notebook", {}, 0, "could not grade"),
+    "no_notebook": (None, {"notes.txt": b"I forgot"}, 0, "missing notebook: tiny.ipynb"),
+    "extra_files": (lambda b: edit(b), {"data.bin": b"\0" * 1000, "sub/x.py": b"print(1)"}, 5, ""),
+    "huge_output": (lambda b: edit(b, insert=(1, "for i in range(200_000):\n    print('spam' * 10)")), {}, 5, ""),
+    "kernel_dies": (lambda b: edit(b, insert=(2, "import os\nos.kill(os.getpid(), 9)")), {}, 0, "kernel died"),
+    "tamper": (lambda b: edit(b, insert=(0, TAMPER)), {}, 0, "DatabaseError"),
+}
+# Student code looks for submissions and gradebooks in every folder above it and overwrites them.
+# It finds only its own scratch copy (and so destroys only its own grade).
+TAMPER = """import pathlib
+for target in pathlib.Path("..").resolve().parents:
+    for path in list(target.glob("submitted/*/tiny/tiny.ipynb")) + list(target.glob("gradebook.db")):
+        try:
+            path.write_text("hacked")
+        except OSError:
+            pass"""
+
+
+@pytest.fixture(scope="module")
+def class_course(tmp_path_factory):
+    course_dir = tmp_path_factory.mktemp("class")
+    shutil.copy(ROOT / "nbgrader_config.py", course_dir)
+    tiny_source(course_dir / "source" / "tiny")
+    course.release(course_dir, "tiny")
+    base = solved(course_dir)
+    for student, (notebook, extras, _, _) in SUBMISSIONS.items():
+        folder = course_dir / "submitted" / student / "tiny"
+        folder.mkdir(parents=True)
+        if notebook:
+            (folder / "tiny.ipynb").write_text(notebook(base))
+        for rel, data in extras.items():
+            (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+            (folder / rel).write_bytes(data)
+    return course_dir
+
+
+@pytest.fixture(scope="module")
+def graded(class_course):
+    before = {s: grading.digest(f) for s, f in grading.submissions(class_course, "tiny").items()}
+    rows = grading.grade(class_course, "tiny", workers=2, budget_s=20, memory_gb=2)
+    return class_course, {r["student"]: r for r in rows}, before
+
+
+@pytest.mark.parametrize("student", SUBMISSIONS)
+def test_each_submission_gets_its_score_and_a_reason(graded, student):
+    _, rows, _ = graded
+    _, _, score, problem = SUBMISSIONS[student]
+    assert rows[student]["score"] == score, rows[student]
+    if problem:
+        assert problem in rows[student]["problems"], rows[student]
+    elif student != "huge_output":
+        assert rows[student]["problems"] == "", rows[student]
+
+
+def test_student_code_changed_no_other_submission(graded):
+    course_dir, _, before = graded
+    after = {s: grading.digest(f) for s, f in grading.submissions(course_dir, "tiny").items()}
+    assert after == before
+
+
+def test_scores_equal_a_serial_nbgrader_autograde(graded, tmp_path):
+    course_dir, rows, _ = graded
+    serial = tmp_path / "serial"
+    shutil.copytree(course_dir, serial, ignore=shutil.ignore_patterns("gradebook.db", "autograded", "grading_state.json"))
+    quick = ["good", "syntax_error", "raises", "deleted_test", "copied_test", "edited_test", "extra_files", "huge_output"]
+    for student in set(SUBMISSIONS) - set(quick):
+        shutil.rmtree(serial / "submitted" / student)
+    course.release(serial, "tiny")
+    course.autograde(serial, "tiny")
+    for student in quick:
+        assert course.scores(serial, "tiny", student)["auto"] == rows[student]["score"], student
+
+
+def test_a_rerun_grades_only_what_changed(graded):
+    course_dir, _, _ = graded
+    (course_dir / "submitted" / "syntax_error" / "tiny" / "tiny.ipynb").write_text(edit(solved(course_dir)))
+    messages = []
+    rows = {r["student"]: r for r in grading.grade(course_dir, "tiny", workers=1, budget_s=20, log=messages.append)}
+    assert "1 to grade" in messages[0], messages[0]
+    assert rows["syntax_error"]["score"] == 5 and rows["good"]["score"] == 5
+
+
+def test_export_has_a_column_per_test_cell(graded, tmp_path):
+    course_dir, rows, _ = graded
+    exported = {r["student"]: r for r in grading.export(course_dir, "tiny", tmp_path / "grades.csv")}
+    assert exported["good"]["test_add"] == 2 and exported["good"]["test_mul"] == 3
+    assert exported["infinite_loop"]["autograded"] == 2
+    assert exported["not_json"]["autograded"] == 0 and exported["not_json"]["test_add"] == 0
+    header = (tmp_path / "grades.csv").read_text().splitlines()[0]
+    assert header.startswith("student,test_add,test_mul,autograded")
+
+
+def test_feedback_shows_scores_and_messages_but_no_hidden_test(graded):
+    course_dir, _, _ = graded
+    course.nbgrader(course_dir, "generate_feedback", "tiny", "--force")
+    html = (course_dir / "feedback" / "copied_test" / "tiny" / "tiny.html").read_text()
+    assert "add(-1, 1)" not in html and "mul(0, 7)" not in html, "a hidden test leaked into the feedback"
+    assert "hidden tests ran here" in html
+    assert "AssertionError" in html
+
+
+def test_grading_on_a_dask_cluster_gives_the_same_scores(graded, tmp_path):
+    from distributed import LocalCluster
+
+    course_dir, rows, _ = graded
+    copy = tmp_path / "dask_course"
+    shutil.copytree(course_dir, copy, ignore=shutil.ignore_patterns("gradebook.db", "autograded", "grading_state.json"))
+    for student in set(SUBMISSIONS) - {"good", "raises", "copied_test"}:
+        shutil.rmtree(copy / "submitted" / student)
+    course.release(copy, "tiny")
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        dask_rows = {r["student"]: r for r in grading.grade(copy, "tiny", scheduler=cluster.scheduler_address,
+                                                            budget_s=30, log=lambda m: None)}
+    for student in ("good", "raises", "copied_test"):
+        assert dask_rows[student]["score"] == rows[student]["score"], student
+
+
+def test_the_command_line_grades_and_exports(graded):
+    course_dir, _, _ = graded
+    done = subprocess.run([sys.executable, "-m", "autograder", "--course", str(course_dir), "export", "tiny"],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert (course_dir / "grades-tiny.csv").exists()
+    state = json.loads((course_dir / grading.STATE).read_text())
+    assert set(state["tiny"]) == set(SUBMISSIONS)
