@@ -16,7 +16,7 @@ def main(argv=None):
     sub.add_parser("demo", help="release everything, autograde the sample submissions, print grades")
     grd = sub.add_parser("grade", help="grade every submission of an assignment, in parallel")
     grd.add_argument("assignment")
-    grd.add_argument("--workers", type=int, help="submissions at a time (default: cores / 2)")
+    grd.add_argument("--workers", type=int, help="submissions at a time (default: one per core)")
     grd.add_argument("--regrade", action="store_true", help="grade unchanged submissions again")
     grd.add_argument("--budget", type=int, default=900, help="wall-clock seconds per submission")
     grd.add_argument("--memory-gb", type=float, default=6.0, help="memory cap per submission")
@@ -26,6 +26,7 @@ def main(argv=None):
     exp = sub.add_parser("export", help="CSV with one column per graded test cell")
     exp.add_argument("assignment")
     exp.add_argument("--output", type=Path, help="default: grades-<assignment>.csv")
+    sub.add_parser("benchmark", help="execute and measure every notebook; CNN recipe vs the seed's")
     rec = sub.add_parser("record", help="execute source notebooks and keep the outputs nbval checks")
     rec.add_argument("notebooks", nargs="+", type=Path)
     args = parser.parse_args(argv)
@@ -50,6 +51,11 @@ def main(argv=None):
         path = args.output or args.course / f"grades-{args.assignment}.csv"
         rows = grading.export(args.course, args.assignment, path)
         print(f"{len(rows)} students written to {path}")
+    elif args.command == "benchmark":
+        from autograder import benchmark
+
+        data.mnist_root()
+        benchmark.run(args.course)
     elif args.command == "record":
         for path in args.notebooks:
             notebooks.record(path)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import nbformat
 from nbgrader.api import Gradebook, MissingEntry
+from traitlets.config.loader import PyFileConfigLoader
 
 SAMPLE_STUDENTS = ("solution", "partial", "untouched")
 SOLUTION_MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION")
@@ -89,8 +90,14 @@ def autograde(course, assignment, *students):
     nbgrader(course, "autograde", assignment, "--force", *only)
 
 
+def db_url(course):
+    """The gradebook's database URL: nbgrader_config.py's CourseDirectory.db_url, else nbgrader's default."""
+    config = PyFileConfigLoader("nbgrader_config.py", path=str(course)).load_config()
+    return config.CourseDirectory.get("db_url") or f"sqlite:///{Path(course).resolve() / 'gradebook.db'}"
+
+
 def gradebook(course):
-    return Gradebook(f"sqlite:///{Path(course) / 'gradebook.db'}")
+    return Gradebook(db_url(course))
 
 
 def scores(course, assignment, student):

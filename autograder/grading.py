@@ -16,6 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import psutil
 from tqdm.auto import tqdm
 
 from autograder import course, worker
@@ -24,8 +25,10 @@ STATE = "grading_state.json"
 
 
 def default_workers():
-    """As many trainings as the cores allow without oversubscribing (PyTorch uses 2+ threads well)."""
-    return max(1, (os.cpu_count() or 1) // 2)
+    """One single-threaded training per core (measured faster than fewer, multi-threaded ones),
+    and no more than memory allows at about 2 GiB per submission."""
+    memory_slots = int(psutil.virtual_memory().available // 2**31)
+    return max(1, min(os.cpu_count() or 1, memory_slots))
 
 
 def submissions(course_dir, assignment):

@@ -1,0 +1,166 @@
+"""How fast and how accurate the course is on this machine: every solution and lecture notebook
+executed and measured, the CNN recipe against the seed recipe, and the grader's evaluation time.
+
+`python -m autograder benchmark` writes benchmark.md and benchmark.json.
+"""
+import json
+import platform
+import threading
+import time
+from pathlib import Path
+
+import nbformat
+import psutil
+import torch
+import torchvision
+from nbclient import NotebookClient
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+from torchvision import transforms
+
+from autograder import evaluate
+from autograder.data import mnist_root
+
+# Run after a notebook: its device and the final test accuracy of every training history in it.
+REPORT_CELL = """
+import json as _json
+print("BENCHMARK " + _json.dumps({
+    "device": str(globals().get("device", "cpu")),
+    "accuracies": {k: round(v["test_acc"][-1], 4) for k, v in dict(globals()).items()
+                   if isinstance(v, dict) and v.get("test_acc")},
+}))
+"""
+
+
+class PeakMemory(threading.Thread):
+    """Samples the resident memory of a process and its children until stopped."""
+
+    def __init__(self, pid):
+        super().__init__(daemon=True)
+        self.pid, self.peak, self.running = pid, 0, True
+
+    def run(self):
+        while self.running:
+            try:
+                process = psutil.Process(self.pid)
+                rss = sum(p.memory_info().rss for p in [process, *process.children(recursive=True)])
+                self.peak = max(self.peak, rss)
+            except psutil.Error:
+                pass
+            time.sleep(0.5)
+
+
+def run_notebook(path):
+    """Execute a notebook in its folder; return wall time, peak kernel memory, device and accuracies."""
+    nb = nbformat.read(path, as_version=4)
+    nb.cells.append(nbformat.v4.new_code_cell(REPORT_CELL))
+    client = NotebookClient(nb, timeout=1200, kernel_name="python3",
+                            resources={"metadata": {"path": str(Path(path).parent)}})
+    start = time.perf_counter()
+    with client.setup_kernel():
+        sampler = PeakMemory(client.km.provisioner.process.pid)
+        sampler.start()
+        for index, cell in enumerate(nb.cells):
+            client.execute_cell(cell, index)
+        sampler.running = False
+    seconds = time.perf_counter() - start
+    report = next(o["text"] for o in nb.cells[-1].outputs if "BENCHMARK" in o.get("text", ""))
+    return {"notebook": str(path), "seconds": round(seconds, 1), "peak_memory_mb": round(sampler.peak / 2**20),
+            **json.loads(report.split("BENCHMARK ", 1)[1])}
+
+
+def course_cnn():
+    return nn.Sequential(nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                         nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                         nn.Flatten(), nn.Linear(3136, 128), nn.ReLU(), nn.Linear(128, 10))
+
+
+def time_to_accuracy(loader, num_epochs, make_optimizer, target=0.99, device="cpu"):
+    """Train the course CNN; return seconds of training until the test accuracy first reached target."""
+    torch.manual_seed(0)
+    model = course_cnn().to(device)
+    optimizer, scheduler = make_optimizer(model, len(loader), num_epochs)
+    loss_fn, trained, curve, reached = nn.CrossEntropyLoss(), 0.0, [], None
+    for _ in range(num_epochs):
+        model.train()
+        start = time.perf_counter()
+        for x, y in loader:
+            x, y = x.to(device), y.to(device)
+            loss = loss_fn(model(x), y)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            if scheduler:
+                scheduler.step()
+        trained += time.perf_counter() - start
+        curve.append(round(evaluate.accuracy(model, device), 4))
+        if reached is None and curve[-1] >= target:
+            reached = round(trained, 1)
+    return {"seconds_to_99": reached, "training_seconds": round(trained, 1), "test_acc_per_epoch": curve}
+
+
+def recipes(device="cpu"):
+    """The course recipe against the seed's (Adam 1e-3, batch 64, 5 epochs, per-image ToTensor loader)."""
+    per_image = torchvision.datasets.MNIST(mnist_root(), train=True, transform=transforms.Compose(
+        [transforms.ToTensor(), transforms.Normalize((evaluate.MEAN,), (evaluate.STD,))]))
+    raw = torchvision.datasets.MNIST(mnist_root(), train=True)
+    tensors = TensorDataset(((raw.data.float() / 255 - evaluate.MEAN) / evaluate.STD).unsqueeze(1), raw.targets)
+
+    def one_cycle(model, steps, epochs):
+        opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+        return opt, torch.optim.lr_scheduler.OneCycleLR(opt, 3e-3, epochs=epochs, steps_per_epoch=steps)
+
+    def seed(model, steps, epochs):
+        return torch.optim.Adam(model.parameters(), lr=1e-3), None
+
+    return {
+        "course: Adam + one-cycle 3e-3, batch 128, 3 epochs, tensors prepared once":
+            time_to_accuracy(DataLoader(tensors, batch_size=128, shuffle=True), 3, one_cycle, device=device),
+        "seed: Adam 1e-3, batch 64, 5 epochs, per-image ToTensor DataLoader":
+            time_to_accuracy(DataLoader(per_image, batch_size=64, shuffle=True), 5, seed, device=device),
+    }
+
+
+def grader_seconds(device="cpu"):
+    """Seconds for the grader's own accuracy evaluation of the course CNN on 10,000 digits."""
+    model = course_cnn().to(device)
+    evaluate.accuracy(model, device)                      # data loaded and cached once
+    start = time.perf_counter()
+    evaluate.accuracy(model, device)
+    return round(time.perf_counter() - start, 2)
+
+
+def run(course_dir, out_dir=None):
+    course_dir = Path(course_dir)
+    out_dir = Path(out_dir or course_dir)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    paths = sorted((course_dir / "source").glob("*/*.ipynb")) + sorted((course_dir / "notebooks").glob("*.ipynb"))
+    result = {"machine": f"{platform.processor() or platform.machine()}, {psutil.cpu_count()} cores, "
+                         f"{'GPU ' + torch.cuda.get_device_name() if device == 'cuda' else 'no GPU'}",
+              "notebooks": [], "grader_eval_seconds": grader_seconds(device)}
+    for path in paths:
+        print(f"running {path.relative_to(course_dir)} ...", flush=True)
+        result["notebooks"].append(run_notebook(path))
+    result["total_seconds"] = round(sum(n["seconds"] for n in result["notebooks"]), 1)
+    print("training the recipes ...", flush=True)
+    result["recipes"] = recipes(device)
+    (out_dir / "benchmark.json").write_text(json.dumps(result, indent=1))
+    (out_dir / "benchmark.md").write_text(markdown(result, course_dir))
+    print(markdown(result, course_dir))
+    return result
+
+
+def markdown(result, course_dir):
+    lines = [f"Machine: {result['machine']}", "",
+             "| notebook | wall time (s) | peak memory (MB) | device | final test accuracies |", "|---|---|---|---|---|"]
+    for n in result["notebooks"]:
+        accs = ", ".join(f"{k} {100 * v:.2f} %" for k, v in n["accuracies"].items()) or "-"
+        lines.append(f"| {Path(n['notebook']).relative_to(course_dir)} | {n['seconds']} | {n['peak_memory_mb']} "
+                     f"| {n['device']} | {accs} |")
+    lines += [f"| **all notebooks** | **{result['total_seconds']}** | | | |", "",
+              "| CNN recipe | seconds of training to 99.0 % | test accuracy per epoch |", "|---|---|---|"]
+    for name, r in result["recipes"].items():
+        reached = r["seconds_to_99"] if r["seconds_to_99"] is not None else f"not reached in {r['training_seconds']}"
+        lines.append(f"| {name} | {reached} | {', '.join(f'{100 * a:.2f}' for a in r['test_acc_per_epoch'])} |")
+    lines += ["", f"The grader's evaluation of a model on the 10,000 test digits: {result['grader_eval_seconds']} s."]
+    return "\n".join(lines) + "\n"
