@@ -1,7 +1,9 @@
 """Grading a class with `python -m autograder grade`: parallel, resumable, and unharmed by bad submissions.
 
 A tiny assignment that trains nothing keeps these tests to seconds per submission; the real
-assignment 03 is graded end to end in test_unforgeable.py.
+assignment 03 is graded end to end in test_unforgeable.py. The same submissions prove the rules
+of nbgrader_config.py: a warning on stderr costs nothing ("good"), a deleted test cell is put
+back, a copied one counts once, and an edited one runs its original source.
 """
 import json
 import shutil
@@ -20,7 +22,9 @@ ANSWERS = {
     "mul": "def mul(a, b):\n    ### BEGIN SOLUTION\n    return a * b\n    ### END SOLUTION",
 }
 TESTS = {
-    "test_add": '"""add adds."""\nassert add(2, 3) == 5\n### BEGIN HIDDEN TESTS\nassert add(-1, 1) == 0\n### END HIDDEN TESTS',
+    "test_add": ('"""add adds (and a library warns on stderr on the way, which must not cost the points)."""\n'
+                 'import warnings\nwarnings.warn("a harmless library warning")\nassert add(2, 3) == 5\n'
+                 '### BEGIN HIDDEN TESTS\nassert add(-1, 1) == 0\n### END HIDDEN TESTS'),
     "test_mul": '"""mul multiplies."""\nassert mul(2, 3) == 6\n### BEGIN HIDDEN TESTS\nassert mul(0, 7) == 0\n### END HIDDEN TESTS',
 }
 
