@@ -1,4 +1,5 @@
 """Shared fixtures: a copy of the course, released and graded once per test session."""
+import os
 import shutil
 from pathlib import Path
 
@@ -27,11 +28,15 @@ def graded_course(tmp_path_factory):
 
 
 def _patient_nbval():
-    """nbval waits only 5 s for a cell's messages once the cell has run; on a busy 2-core machine the
-    last messages of a training cell can take longer (seen in CI). Give them a minute. This conftest is
-    loaded before pytest collects source/ and notebooks/, so the setting covers them too."""
+    """nbval reads a cell's output messages only after the cell has finished, and ZeroMQ drops what
+    its queues cannot hold: a progress bar redrawn ten times a second through a long training cell
+    overflows them (20,000 tqdm updates in one cell reproduce it; 2,000 do not), the "idle" message
+    is lost, and nbval fails the cell with "Timeout waiting for output" (seen in CI). Under test, tqdm redraws every 5 s (its TQDM_*
+    environment defaults, inherited by the kernels), and nbval waits a minute rather than 5 s for
+    the last messages. This conftest is loaded before pytest collects source/ and notebooks/."""
     from nbval.plugin import IPyNbCell
 
+    os.environ["TQDM_MININTERVAL"] = "5"
     original = IPyNbCell.__init__
 
     def init(self, *args, **kwargs):

@@ -6,6 +6,7 @@ of nbgrader_config.py: a warning on stderr costs nothing ("good"), a deleted tes
 back, a copied one counts once, and an edited one runs its original source.
 """
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -191,9 +192,17 @@ def test_grading_on_a_dask_cluster_gives_the_same_scores(graded, tmp_path):
     for student in set(SUBMISSIONS) - {"good", "raises", "copied_test"}:
         shutil.rmtree(copy / "submitted" / student)
     course.release(copy, "tiny")
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
-        dask_rows = {r["student"]: r for r in grading.grade(copy, "tiny", scheduler=cluster.scheduler_address,
-                                                            budget_s=30, log=lambda m: None)}
+    # A LocalCluster's nannies live in this process and set OMP_NUM_THREADS=1, MALLOC_TRIM_THRESHOLD_
+    # and more in os.environ (Dask's nanny.pre-spawn-environ): every later notebook kernel of this test
+    # session would inherit them and train three times slower. Put the environment back afterwards.
+    saved = dict(os.environ)
+    try:
+        with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+            dask_rows = {r["student"]: r for r in grading.grade(copy, "tiny", scheduler=cluster.scheduler_address,
+                                                                budget_s=30, log=lambda m: None)}
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
     for student in ("good", "raises", "copied_test"):
         assert dask_rows[student]["score"] == rows[student]["score"], student
 
