@@ -60,8 +60,11 @@ def run(model, x):
                              f"of shape {tuple(x.shape)}: {error}") from None
 
 
-def accuracy(model, device="cpu", transform=None, batch_size=1000):
-    """Fraction of the 10,000 test digits the model classifies right, in eval mode."""
+def accuracy(model, device="cpu", transform=None, batch_size=256):
+    """Fraction of the 10,000 test digits the model classifies right, in eval mode.
+
+    Batches of 256 keep a batch's activations in a 2-core CPU's cache: the course CNN is evaluated
+    in 0.9 s, against 2.2 s in batches of 1,000 (tests/test_benchmark.py)."""
     images, labels = test_set(device, transform)
     eval_mode(model)
     correct = 0

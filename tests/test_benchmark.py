@@ -1,0 +1,41 @@
+"""The benchmark command's parts: the per-notebook report, the Markdown table, the grader's speed.
+
+The full benchmark executes every notebook once more, so CI does not run it (nbval executes them
+already); `python -m autograder benchmark` does, and its figures are in the README.
+"""
+import nbformat
+from nbformat.v4 import new_code_cell, new_notebook
+
+from autograder import benchmark
+
+
+def test_a_notebook_report_has_time_memory_device_and_accuracies(tmp_path):
+    path = tmp_path / "tiny.ipynb"
+    nbformat.write(new_notebook(cells=[new_code_cell(
+        "import numpy\nblock = numpy.ones(50_000_000)  # 400 MB, so the peak is visible\n"
+        "import time; time.sleep(1.5)\n"
+        "device = 'cpu'\nhistory = {'loss': [0.3, 0.1], 'test_acc': [0.97, 0.9912]}")]), path)
+    report = benchmark.run_notebook(path)
+    assert report["device"] == "cpu"
+    assert report["accuracies"] == {"history": 0.9912}
+    assert report["seconds"] >= 1.5
+    assert report["peak_memory_mb"] >= 380
+
+
+def test_the_markdown_table_lists_every_notebook_and_recipe(tmp_path):
+    result = {"machine": "test", "grader_eval_seconds": 1.2, "total_seconds": 12.0,
+              "notebooks": [{"notebook": str(tmp_path / "a.ipynb"), "seconds": 12.0, "peak_memory_mb": 900,
+                             "device": "cpu", "accuracies": {"history": 0.9912}}],
+              "recipes": {"fast": {"seconds_to_99": 30.5, "training_seconds": 45.0,
+                                   "test_acc_per_epoch": [0.985, 0.991]},
+                          "slow": {"seconds_to_99": None, "training_seconds": 90.0,
+                                   "test_acc_per_epoch": [0.98]}}}
+    table = benchmark.markdown(result, tmp_path)
+    assert "| a.ipynb | 12.0 | 900 | cpu | history 99.12 % |" in table
+    assert "| fast | 30.5 | 98.50, 99.10 |" in table
+    assert "not reached in 90.0" in table
+    assert "1.2 s" in table
+
+
+def test_the_graders_evaluation_of_10000_digits_takes_under_5_seconds():
+    assert benchmark.grader_seconds() < 5.0
