@@ -14,7 +14,9 @@ def test_a_notebook_report_has_time_memory_device_and_accuracies(tmp_path):
     nbformat.write(new_notebook(cells=[new_code_cell(
         "import numpy\nblock = numpy.ones(50_000_000)  # 400 MB, so the peak is visible\n"
         "import time; time.sleep(1.5)\n"
-        "device = 'cpu'\nhistory = {'loss': [0.3, 0.1], 'test_acc': [0.97, 0.9912]}")]), path)
+        "device = 'cpu'\nhistory = {'loss': [0.3, 0.1], 'test_acc': [0.97, 0.9912]}\n"
+        "row = {'test_acc': 0.99}  # a table row, not a history\n"
+        "h = history  # a loop variable")]), path)
     report = benchmark.run_notebook(path)
     assert report["device"] == "cpu"
     assert report["accuracies"] == {"history": 0.9912}
