@@ -5,6 +5,7 @@ nbgrader config), and the result carries back the executed notebooks and the ver
 worker needs no shared file system: the same function runs on a laptop or on a cluster.
 The worker never writes the real gradebook; the instructor's process records the results.
 """
+import ctypes
 import os
 import re
 import resource
@@ -20,6 +21,7 @@ import nbformat
 
 from autograder import evaluate, verdicts
 
+PR_SET_PDEATHSIG = 1   # prctl option: the signal a process gets when its parent dies
 BUDGET_CONFIG = """
 # Added by the grading worker: one wall-clock budget for the whole notebook.
 import time as _time
@@ -42,10 +44,15 @@ def write_tree(folder, files):
 
 
 def limit_memory(max_bytes):
-    """preexec_fn for the nbgrader process (and so its kernel): own process group, capped memory."""
+    """preexec_fn for the nbgrader process (and so its kernel): own process group, capped memory,
+    and killed if this worker dies (Linux), so a killed worker leaves no grading behind."""
+    prctl = ctypes.CDLL(None).prctl if sys.platform == "linux" else None   # looked up before the fork
+
     def apply():
         os.setsid()
         resource.setrlimit(resource.RLIMIT_DATA, (max_bytes, max_bytes))
+        if prctl:
+            prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     return apply
 
 
@@ -71,13 +78,22 @@ def problems_in(notebook_bytes):
     return sorted(set(found))
 
 
+interrupted = False    # set by Ctrl-C: this worker then refuses the jobs already queued to it
+
+
 def grade_submission(job):
     """Autograde job["student"]'s job["assignment"]; return executed notebooks, verdicts, problems."""
+    global interrupted
+    if interrupted:
+        raise KeyboardInterrupt("grading was interrupted")
     evaluate.raw_test_set()                       # the grader's data, loaded before any student code runs
     started = time.monotonic()
     scratch = Path(tempfile.mkdtemp(prefix="grade-"))
     try:
         return run_job(job, scratch) | {"seconds": round(time.monotonic() - started, 1)}
+    except KeyboardInterrupt:
+        interrupted = True
+        raise
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 

@@ -8,10 +8,13 @@ back, a copied one counts once, and an edited one runs its original source.
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 
 import nbformat
+import psutil
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
@@ -215,3 +218,61 @@ def test_the_command_line_grades_and_exports(graded):
     assert (course_dir / "grades-tiny.csv").exists()
     state = json.loads((course_dir / grading.STATE).read_text())
     assert set(state["tiny"]) == set(SUBMISSIONS)
+
+
+def runs_for(process, marker):
+    try:
+        return process.environ().get("GRADING_RUN") == marker["GRADING_RUN"]
+    except psutil.Error:
+        return False
+
+
+def ctrl_c(proc, marker):
+    os.killpg(proc.pid, signal.SIGINT)          # what a terminal does: every process of the command gets it
+
+
+def kill_worker(proc, marker):
+    for p in psutil.process_iter():
+        if runs_for(p, marker) and "spawn_main" in " ".join(p.cmdline()):
+            p.kill()
+
+
+@pytest.mark.parametrize("interrupt", [ctrl_c, kill_worker])
+def test_an_interrupted_run_keeps_its_grades_and_a_rerun_finishes(tmp_path, interrupt):
+    """Ctrl-C, or a worker killed, while a submission is grading: the command stops it, starts no
+    other, leaves no process behind, and keeps every grade it had recorded; the next run grades
+    only the others."""
+    tiny_source(tmp_path / "source" / "tiny")
+    shutil.copy(ROOT / "nbgrader_config.py", tmp_path)
+    course.release(tmp_path, "tiny")
+    started = tmp_path / "started.txt"           # each kernel adds a line when it starts grading
+    slow = edit(solved(tmp_path), insert=(0, f"import time\nwith open({str(started)!r}, 'a') as f:\n"
+                                             "    f.write('started\\n')\ntime.sleep(8)"))
+    students = ["s1", "s2", "s3"]
+    for student in students:
+        (tmp_path / "submitted" / student / "tiny").mkdir(parents=True)
+        (tmp_path / "submitted" / student / "tiny" / "tiny.ipynb").write_text(slow)
+    command = [sys.executable, "-m", "autograder", "--course", str(tmp_path), "grade", "tiny", "--workers", "1"]
+    marker = {"GRADING_RUN": str(tmp_path)}     # inherited by the workers, nbgrader and the kernels
+    proc = subprocess.Popen(command, env=os.environ | marker, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 180
+    while not (grading.load_state(tmp_path).get("tiny") and starts(started) == 2) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert starts(started) == 2, "the first grade was not recorded and the second did not start in 3 minutes"
+    interrupt(proc, marker)
+    proc.wait(timeout=60)
+    _, alive = psutil.wait_procs([p for p in psutil.process_iter() if runs_for(p, marker)], timeout=3)
+    assert not alive, f"still running after the interruption: {alive}"
+    assert starts(started) == 2, "a submission started grading after the interruption"
+
+    assert set(grading.load_state(tmp_path)["tiny"]) == {"s1"}
+    assert course.scores(tmp_path, "tiny", "s1")["auto"] == 5
+    messages = []
+    rows = grading.grade(tmp_path, "tiny", workers=2, budget_s=60, log=messages.append)
+    assert "2 to grade" in messages[0], messages[0]
+    assert [r["score"] for r in rows] == [5, 5, 5], rows
+
+
+def starts(path):
+    return len(path.read_text().splitlines()) if path.exists() else 0
