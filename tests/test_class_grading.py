@@ -18,7 +18,7 @@ import psutil
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
-from autograder import course, grading
+from autograder import course, grading, worker
 from conftest import ROOT
 
 ANSWERS = {
@@ -103,21 +103,24 @@ for target in pathlib.Path("..").resolve().parents:
             pass"""
 
 
-@pytest.fixture(scope="module")
-def class_course(tmp_path_factory):
-    course_dir = tmp_path_factory.mktemp("class")
+def tiny_course(course_dir):
+    """The tiny assignment, released in course_dir; returns its solved notebook."""
     shutil.copy(ROOT / "nbgrader_config.py", course_dir)
     tiny_source(course_dir / "source" / "tiny")
     course.release(course_dir, "tiny")
-    base = solved(course_dir)
+    return solved(course_dir)
+
+
+def submit(course_dir, student, files):
+    worker.write_tree(course_dir / "submitted" / student / "tiny", files)
+
+
+@pytest.fixture(scope="module")
+def class_course(tmp_path_factory):
+    course_dir = tmp_path_factory.mktemp("class")
+    base = tiny_course(course_dir)
     for student, (notebook, extras, _, _) in SUBMISSIONS.items():
-        folder = course_dir / "submitted" / student / "tiny"
-        folder.mkdir(parents=True)
-        if notebook:
-            (folder / "tiny.ipynb").write_text(notebook(base))
-        for rel, data in extras.items():
-            (folder / rel).parent.mkdir(parents=True, exist_ok=True)
-            (folder / rel).write_bytes(data)
+        submit(course_dir, student, extras | ({"tiny.ipynb": notebook(base).encode()} if notebook else {}))
     return course_dir
 
 
@@ -220,21 +223,26 @@ def test_the_command_line_grades_and_exports(graded):
     assert set(state["tiny"]) == set(SUBMISSIONS)
 
 
-def runs_for(process, marker):
-    try:
-        return process.environ().get("GRADING_RUN") == marker["GRADING_RUN"]
-    except psutil.Error:
-        return False
+def processes_of(run):
+    """The processes that inherited GRADING_RUN=run: the command, its workers, nbgrader, the kernels."""
+    found = []
+    for process in psutil.process_iter():
+        try:
+            if process.environ().get("GRADING_RUN") == run:
+                found.append(process)
+        except psutil.Error:
+            pass
+    return found
 
 
-def ctrl_c(proc, marker):
+def ctrl_c(proc, run):
     os.killpg(proc.pid, signal.SIGINT)          # what a terminal does: every process of the command gets it
 
 
-def kill_worker(proc, marker):
-    for p in psutil.process_iter():
-        if runs_for(p, marker) and "spawn_main" in " ".join(p.cmdline()):
-            p.kill()
+def kill_worker(proc, run):
+    for process in processes_of(run):
+        if "spawn_main" in " ".join(process.cmdline()):
+            process.kill()
 
 
 @pytest.mark.parametrize("interrupt", [ctrl_c, kill_worker])
@@ -242,27 +250,23 @@ def test_an_interrupted_run_keeps_its_grades_and_a_rerun_finishes(tmp_path, inte
     """Ctrl-C, or a worker killed, while a submission is grading: the command stops it, starts no
     other, leaves no process behind, and keeps every grade it had recorded; the next run grades
     only the others."""
-    tiny_source(tmp_path / "source" / "tiny")
-    shutil.copy(ROOT / "nbgrader_config.py", tmp_path)
-    course.release(tmp_path, "tiny")
+    base = tiny_course(tmp_path)
     started = tmp_path / "started.txt"           # each kernel adds a line when it starts grading
-    slow = edit(solved(tmp_path), insert=(0, f"import time\nwith open({str(started)!r}, 'a') as f:\n"
-                                             "    f.write('started\\n')\ntime.sleep(8)"))
-    students = ["s1", "s2", "s3"]
-    for student in students:
-        (tmp_path / "submitted" / student / "tiny").mkdir(parents=True)
-        (tmp_path / "submitted" / student / "tiny" / "tiny.ipynb").write_text(slow)
+    slow = edit(base, insert=(0, f"import time\nwith open({str(started)!r}, 'a') as f:\n"
+                                 "    f.write('started\\n')\ntime.sleep(8)"))
+    for student in ("s1", "s2", "s3"):
+        submit(tmp_path, student, {"tiny.ipynb": slow.encode()})
     command = [sys.executable, "-m", "autograder", "--course", str(tmp_path), "grade", "tiny", "--workers", "1"]
-    marker = {"GRADING_RUN": str(tmp_path)}     # inherited by the workers, nbgrader and the kernels
-    proc = subprocess.Popen(command, env=os.environ | marker, start_new_session=True,
+    run = str(tmp_path)
+    proc = subprocess.Popen(command, env=os.environ | {"GRADING_RUN": run}, start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 180
     while not (grading.load_state(tmp_path).get("tiny") and starts(started) == 2) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert starts(started) == 2, "the first grade was not recorded and the second did not start in 3 minutes"
-    interrupt(proc, marker)
+    interrupt(proc, run)
     proc.wait(timeout=60)
-    _, alive = psutil.wait_procs([p for p in psutil.process_iter() if runs_for(p, marker)], timeout=3)
+    _, alive = psutil.wait_procs(processes_of(run), timeout=3)
     assert not alive, f"still running after the interruption: {alive}"
     assert starts(started) == 2, "a submission started grading after the interruption"
 
