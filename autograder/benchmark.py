@@ -44,11 +44,19 @@ class PeakMemory(threading.Thread):
         while self.running:
             try:
                 process = psutil.Process(self.pid)
-                rss = sum(p.memory_info().rss for p in [process, *process.children(recursive=True)])
-                self.peak = max(self.peak, rss)
-            except psutil.Error:
-                pass
+                tree = [process, *process.children(recursive=True)]
+            except psutil.Error:        # the kernel has ended
+                tree = []
+            self.peak = max(self.peak, sum(rss(p) for p in tree))
             time.sleep(0.5)
+
+
+def rss(process):
+    """Resident memory of a process; 0 for one that ended or turned zombie while being read."""
+    try:
+        return process.memory_info().rss
+    except psutil.Error:
+        return 0
 
 
 def run_notebook(path):
