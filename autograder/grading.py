@@ -19,7 +19,7 @@ from pathlib import Path
 import psutil
 from tqdm.auto import tqdm
 
-from autograder import course, worker
+from autograder import course, sandbox, worker
 
 STATE = "grading_state.json"
 
@@ -144,6 +144,8 @@ def grade(course_dir, assignment, workers=None, regrade=False, budget_s=900, mem
           scheduler=None, log=print):
     """Grade every new or changed submission of `assignment`; return the summary rows."""
     course_dir = Path(course_dir)
+    if sandbox.available():
+        raise SystemExit(sandbox.available())
     workers = workers or default_workers()
     state = load_state(course_dir)
     done = state.setdefault(assignment, {})

@@ -6,6 +6,7 @@ worker needs no shared file system: the same function runs on a laptop or on a c
 The worker never writes the real gradebook; the instructor's process records the results.
 """
 import ctypes
+import json
 import os
 import re
 import resource
@@ -18,8 +19,9 @@ import time
 from pathlib import Path
 
 import nbformat
+import psutil
 
-from autograder import evaluate, verdicts
+from autograder import data, evaluate, sandbox, verdicts
 
 PR_SET_PDEATHSIG = 1   # prctl option: the signal a process gets when its parent dies
 BUDGET_CONFIG = """
@@ -98,42 +100,125 @@ def grade_submission(job):
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def run_job(job, scratch):
+SANDBOX_CONFIG = """
+# Added by the grading worker: the kernel runs in the sandbox and talks over Unix sockets.
+c.KernelManager.transport = "ipc"
+c.KernelManager.ip = {sockets!r}
+"""
+LIMITS = {"processes": 256, "disk_bytes": 512 * 2**20, "tmp_bytes": 512 * 2**20}
+
+
+def prepare(job, scratch):
+    """Write the scratch course; return nbgrader's command and environment."""
     assignment, student = job["assignment"], job["student"]
     (scratch / "gradebook.db").write_bytes(job["gradebook"])
     (scratch / "nbgrader_config.py").write_text(
-        job["config"] + BUDGET_CONFIG.format(budget=job["budget_s"], cell_timeout=job["budget_s"]))
+        job["config"] + BUDGET_CONFIG.format(budget=job["budget_s"], cell_timeout=job["budget_s"])
+        + SANDBOX_CONFIG.format(sockets=str(scratch / "runtime" / "kernel")))
     write_tree(scratch / "submitted" / student / assignment, job["files"])
-    exports = scratch / "exports"
-    exports.mkdir()
+    for folder in ("exports", "runtime", "jupyter"):
+        (scratch / folder).mkdir()
     threads = str(job["threads"])
-    env = {**os.environ, verdicts.EXPORT_DIR: str(exports), "OMP_NUM_THREADS": threads,
-           "MKL_NUM_THREADS": threads, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    kernel_env = {verdicts.EXPORT_DIR: str(scratch / "exports"), "OMP_NUM_THREADS": threads,
+                  "MKL_NUM_THREADS": threads, "NBGRADER_EXECUTION": "autograde", data.ENV_VAR: str(data.mnist_root())}
+    settings = {"env": kernel_env, "writable": [str(scratch / "exports"), str(scratch / "runtime")],
+                "tmp_bytes": LIMITS["tmp_bytes"]}
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+           "JUPYTER_PATH": sandbox.kernel_spec(scratch / "jupyter"), "JUPYTER_RUNTIME_DIR": str(scratch / "runtime"),
+           sandbox.SETTINGS: json.dumps(settings)}
     cmd = [sys.executable, "-m", "nbgrader", "autograde", assignment, f"--student={student}", "--force"]
-    proc = subprocess.Popen(cmd, cwd=scratch, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, preexec_fn=limit_memory(job["memory_bytes"]))
-    problems = []
-    try:
-        log, _ = proc.communicate(timeout=job["budget_s"] + job["grace_s"])
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        log, _ = proc.communicate()
-        problems.append(f"killed after {job['budget_s'] + job['grace_s']} s")
-    except BaseException:                       # Ctrl-C or a cancelled task: leave no kernel behind
-        os.killpg(proc.pid, signal.SIGKILL)
-        raise
+    return cmd, env
+
+
+def run_job(job, scratch):
+    assignment, student = job["assignment"], job["student"]
+    cmd, env = prepare(job, scratch)
+    with open(scratch / "nbgrader.log", "w+") as log_file:
+        proc = subprocess.Popen(cmd, cwd=scratch, env=env, stdout=log_file, stderr=subprocess.STDOUT,
+                                preexec_fn=limit_memory(job["memory_bytes"]))
+        try:
+            stopped = watch(proc, scratch, job["budget_s"] + job["grace_s"], job["memory_bytes"])
+        except BaseException:                   # Ctrl-C or a cancelled task: leave no kernel behind
+            kill_tree(proc)
+            raise
+        log_file.seek(0)
+        log = log_file.read()
     missing = [name for name in job["notebooks"] if name not in job["files"]]
-    problems += [f"missing notebook: {name}" for name in missing]
+    problems = stopped + [f"missing notebook: {name}" for name in missing]
     graded = scratch / "autograded" / student / assignment
-    notebooks = {p.name: p.read_bytes() for p in sorted(graded.glob("*.ipynb"))} if graded.exists() else {}
-    if not notebooks:
+    # nbgrader writes the notebook before it executes it: a run that was stopped left an unexecuted
+    # copy, in which no test failed. Only a run that finished is graded.
+    finished = not stopped and proc.returncode == 0
+    notebooks = {p.name: p.read_bytes() for p in sorted(graded.glob("*.ipynb"))} if finished else {}
+    if not notebooks and not stopped:
         problems.append("nbgrader could not grade it: " + last_error(log))
-    for data in notebooks.values():
-        problems += problems_in(data)
+    for notebook in notebooks.values():
+        problems += problems_in(notebook)
     return {"assignment": assignment, "student": student, "notebooks": notebooks,
             "timestamp": job["files"].get("timestamp.txt"),
-            "verdicts": verdicts.judge(assignment, exports) if notebooks else {},
+            "verdicts": verdicts.judge(assignment, scratch / "exports") if notebooks else {},
             "problems": sorted(set(problems))}
+
+
+def watch(proc, scratch, seconds, memory_bytes):
+    """Wait for nbgrader; stop it and its kernel when a limit is passed: time, the memory of all
+    its processes together, their number, or the disk the submission writes. Return the reasons."""
+    deadline = time.monotonic() + seconds
+    while proc.poll() is None:
+        tree = descendants(proc)
+        if time.monotonic() > deadline:
+            reason = f"killed after {seconds} s"
+        elif len(tree) > LIMITS["processes"]:
+            reason = f"stopped: more than {LIMITS['processes']} processes"
+        elif disk_usage(scratch) > LIMITS["disk_bytes"]:
+            reason = f"stopped: more than {LIMITS['disk_bytes'] // 2**20} MiB written"
+        elif sum(rss(p) for p in tree) > memory_bytes:
+            reason = "stopped: the memory cap was reached"
+        else:
+            time.sleep(0.25)
+            continue
+        kill_tree(proc)
+        return [reason]
+    kill_tree(proc)                              # a kernel left behind by nbgrader
+    return []
+
+
+def descendants(proc):
+    try:
+        return psutil.Process(proc.pid).children(recursive=True)
+    except psutil.Error:
+        return []
+
+
+def rss(process):
+    try:
+        return process.memory_info().rss
+    except psutil.Error:
+        return 0
+
+
+def kill_tree(proc):
+    for process in [*descendants(proc)]:
+        try:
+            process.kill()
+        except psutil.Error:
+            pass
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except OSError:
+        pass
+    proc.wait()
+
+
+def disk_usage(folder):
+    total = 0
+    for root, _, files in os.walk(folder):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(root, name)).st_size
+            except OSError:
+                pass
+    return total
 
 
 EXCEPTION = re.compile(r"^[\w.]+(Error|Exception): ")

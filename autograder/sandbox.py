@@ -1,0 +1,94 @@
+"""The grading kernel's sandbox: bubblewrap around ipykernel.
+
+While a class is graded, a submission's kernel (and everything it starts) runs with
+  - no network (only its own loopback) and its own PID namespace, so it can neither see nor
+    signal the grader, its worker or any other student's kernel;
+  - a read-only view of the system, the Python environment, the `autograder` package and MNIST,
+    and nothing else of the machine: not the course directory, the gradebook, other submissions
+    or the instructor's notebooks;
+  - write access to its own notebook folder, the folder it exports models to, the folder of its
+    sockets and its private /tmp (a size-capped tmpfs), nothing else;
+  - a clean environment: only the variables listed in `clean_env`.
+
+The worker (autograder/worker.py) installs `kernel_spec` as the "python3" kernel of its own
+nbgrader run and passes the settings in the GRADER_SANDBOX variable; jupyter_client then starts
+`python -m autograder.sandbox -f CONNECTION_FILE`, which replaces itself with bwrap. The kernel
+talks to nbgrader over Unix sockets in a folder of the worker's (`KernelManager.ip`), the only
+channel out of the sandbox.
+"""
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+SETTINGS = "GRADER_SANDBOX"
+SYSTEM = ("/usr", "/etc", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/opt")
+
+
+def available():
+    """The reason the sandbox cannot run here, or None if it can."""
+    if not shutil.which("bwrap"):
+        return ("bubblewrap is not installed: `sudo apt-get install bubblewrap` (Debian/Ubuntu) or "
+                "`sudo dnf install bubblewrap` (Fedora); class grading refuses to run student code without it")
+    return None
+
+
+def kernel_spec(folder):
+    """Write a "python3" kernel spec under folder/kernels that starts kernels in the sandbox;
+    return the folder to put first on JUPYTER_PATH."""
+    spec = Path(folder) / "kernels" / "python3"
+    spec.mkdir(parents=True, exist_ok=True)
+    (spec / "kernel.json").write_text(json.dumps({
+        "argv": [sys.executable, "-m", "autograder.sandbox", "-f", "{connection_file}"],
+        "display_name": "Python 3 (grading sandbox)", "language": "python",
+        "interrupt_mode": "message"}))       # a signal from outside would not reach the kernel's PID namespace
+    return str(folder)
+
+
+def clean_env(settings):
+    """The kernel's whole environment."""
+    venv_bin = str(Path(sys.executable).parent)
+    return {"PATH": f"{venv_bin}:/usr/local/bin:/usr/bin:/bin", "HOME": "/tmp", "TMPDIR": "/tmp",
+            "LANG": "C.UTF-8", "MPLCONFIGDIR": "/tmp/matplotlib", **settings["env"]}
+
+
+def readable():
+    """Folders the kernel may read: the system, Python, the autograder package, MNIST."""
+    from autograder.data import mnist_root
+
+    package = Path(__file__).resolve().parent
+    return [*SYSTEM, sys.base_prefix, sys.prefix, str(package), str(mnist_root())]
+
+
+def bwrap_args(settings, writable, cwd):
+    args = ["bwrap", "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL",
+            "--clearenv", "--proc", "/proc", "--dev", "/dev",
+            "--size", str(settings["tmp_bytes"]), "--tmpfs", "/tmp"]
+    for path in readable():
+        if os.path.islink(path):
+            args += ["--symlink", os.readlink(path), path]
+        elif os.path.exists(path):
+            args += ["--ro-bind", path, path]
+    for path in writable:
+        args += ["--bind", path, path]
+    for device in sorted(Path("/dev").glob("nvidia*")):       # the GPU, where there is one
+        args += ["--dev-bind", str(device), str(device)]
+    for name, value in clean_env(settings).items():
+        args += ["--setenv", name, value]
+    return args + ["--chdir", cwd]
+
+
+def main(argv):
+    """Replace this process with bwrap running ipykernel on the given connection file."""
+    connection_file = Path(argv[argv.index("-f") + 1]).resolve()
+    settings = json.loads(os.environ[SETTINGS])
+    cwd = os.getcwd()
+    args = bwrap_args(settings, [cwd, *settings["writable"]], cwd)
+    args += ["--ro-bind", str(connection_file), str(connection_file)]    # this file only, not its folder
+    kernel = [sys.executable, "-m", "ipykernel_launcher", "-f", str(connection_file)]
+    os.execvp("bwrap", args + kernel)
+
+
+if __name__ == "__main__":
+    main(sys.argv)

@@ -1,0 +1,126 @@
+"""Attacks on class grading, each a real submission graded by `python -m autograder grade`'s code.
+
+Each attack cell sets WORKED to True only if the attack succeeded, and the submission's `add`
+is right only if WORKED: a sandboxed run scores 3 of 5 (mul only) where an unprotected run
+scores 5. Attacks that would stop grading instead (killing the worker, a fork bomb, filling the
+disk) must cost only their author: every other student keeps exactly the score of "good".
+"""
+import os
+import socket
+
+import pytest
+
+from autograder import grading
+from conftest import ROOT
+from test_class_grading import edit, submit, tiny_course
+
+LISTENER = socket.create_server(("127.0.0.1", 0))       # a service of the grading machine
+ORACLE = "def add(a, b):\n    return a + b if WORKED else 0"
+
+ATTACKS = {
+    # Find the course: the gradebook (hidden tests), other submissions, the instructor's notebooks.
+    "spy": """import os, pathlib, autograder
+places = [pathlib.Path.cwd(), *pathlib.Path.cwd().parents, pathlib.Path(os.environ.get("PWD", "/"))]
+places += [pathlib.Path(f"/proc/{pid}/cwd") for pid in os.listdir("/proc") if pid.isdigit()]
+places.append(pathlib.Path(autograder.__file__).resolve().parents[1])
+found = []
+for place in places:
+    try:
+        found += list(place.glob("gradebook.db")) + list(place.glob("source/*/*.ipynb"))
+        found += list(place.glob("submitted/*/tiny/*.ipynb"))
+    except OSError:
+        pass
+WORKED = bool(found)""",
+    # Reach a service on the grading machine (a Dask scheduler, a database, the internet).
+    "network": f"""import socket
+try:
+    socket.create_connection(("127.0.0.1", {LISTENER.getsockname()[1]}), timeout=2).close()
+    WORKED = True
+except OSError:
+    WORKED = False""",
+    # Read the grader's environment (tokens, paths, the grading run's settings).
+    "environment": 'import os\nWORKED = "COURSE_SECRET" in os.environ',
+    # Write into the course: the autograder package, the gradebook, other students' submissions.
+    "tamper": """import pathlib, autograder
+WORKED = False
+package = pathlib.Path(autograder.__file__).resolve().parent
+targets = list(package.glob("*.py"))
+for folder in pathlib.Path.cwd().parents:
+    targets += list(folder.glob("gradebook.db")) + list(folder.glob("submitted/*/tiny/tiny.ipynb"))
+for path in targets:
+    try:
+        with open(path, "a") as f:
+            f.write("# tampered")
+        WORKED = True
+    except OSError:
+        pass""",
+    # Kill the grading worker (the kernel's parent chain): a broken pool would grade nobody.
+    "kill_worker": """import os, signal
+WORKED = False
+pid = os.getppid()
+for _ in range(2):             # nbgrader, then the worker
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            parent = int(f.read().rsplit(")", 1)[1].split()[1])
+        os.kill(pid, signal.SIGKILL)
+        WORKED = pid > 1
+    except (OSError, ValueError):
+        break
+    pid = parent""",
+}
+# Attacks on the machine: the sandbox's limits stop them and the author gets zero with the reason.
+FLOODS = {
+    "fork_bomb": ("import os, time\nfor _ in range(400):\n    if os.fork() == 0:\n        time.sleep(30)\n"
+                  "        os._exit(0)\ntime.sleep(30)", "stopped: "),   # the process or the memory cap
+    "disk_filler": ("import time\nwith open('filler.bin', 'wb') as f:\n    for _ in range(80):\n"
+                    "        f.write(bytes(8 * 2**20))\n        f.flush()\n        time.sleep(0.05)\ntime.sleep(30)",
+                    "MiB written"),
+}
+
+
+def digest_tree(folder):
+    return {p: p.read_bytes() for p in sorted(folder.rglob("*.py"))}
+
+
+@pytest.fixture(scope="module")
+def attacked(tmp_path_factory):
+    course_dir = tmp_path_factory.mktemp("attacks")
+    base = tiny_course(course_dir)
+    submit(course_dir, "good", {"tiny.ipynb": edit(base).encode()})
+    for student, attack in ATTACKS.items():
+        submit(course_dir, student, {"tiny.ipynb": edit(base, {0: ORACLE}, insert=(0, attack)).encode()})
+    for student, (flood, _) in FLOODS.items():
+        submit(course_dir, student, {"tiny.ipynb": edit(base, insert=(0, flood)).encode()})
+    package = digest_tree(ROOT / "autograder")
+    before = {s: grading.digest(f) for s, f in grading.submissions(course_dir, "tiny").items()}
+    os.environ["COURSE_SECRET"] = "a token of the instructor's"
+    try:
+        rows = grading.grade(course_dir, "tiny", workers=2, budget_s=60, memory_gb=4)
+    finally:
+        del os.environ["COURSE_SECRET"]
+    return course_dir, {r["student"]: r for r in rows}, before, package
+
+
+@pytest.mark.parametrize("student", ATTACKS)
+def test_the_attack_fails_and_its_author_gets_only_the_honest_part(attacked, student):
+    _, rows, _, _ = attacked
+    assert rows[student]["score"] == 3, rows[student]
+
+
+@pytest.mark.parametrize("student", FLOODS)
+def test_a_flood_is_stopped_and_costs_only_its_author(attacked, student):
+    _, rows, _, _ = attacked
+    assert rows[student]["score"] == 0, rows[student]
+    assert FLOODS[student][1] in rows[student]["problems"], rows[student]
+
+
+def test_the_honest_student_is_graded_as_if_alone(attacked):
+    _, rows, _, _ = attacked
+    assert rows["good"]["score"] == 5 and rows["good"]["problems"] == "", rows["good"]
+
+
+def test_nothing_outside_the_scratch_folder_changed(attacked):
+    course_dir, _, before, package = attacked
+    assert digest_tree(ROOT / "autograder") == package, "student code wrote into the autograder package"
+    after = {s: grading.digest(f) for s, f in grading.submissions(course_dir, "tiny").items()}
+    assert after == before, "student code changed a submission"
