@@ -95,7 +95,7 @@ def record(course_dir, result):
     course.nbgrader(course_dir, "autograde", assignment, f"--student={student}", "--force", "--no-execute",
                     f"--CourseDirectory.submitted_directory={course_dir / '.grading'}")
     shutil.rmtree(staging, ignore_errors=True)
-    apply_verdicts(course_dir, assignment, student, result["verdicts"])
+    apply_verdicts(course_dir, assignment, student, result["verdicts"], result["notebooks"])
 
 
 def record_zero(course_dir, assignment, student):
@@ -110,9 +110,10 @@ def record_zero(course_dir, assignment, student):
         gb.db.commit()
 
 
-def apply_verdicts(course_dir, assignment, student, verdicts):
-    """A test cell keeps its points only if the grader's own verdict agrees."""
-    failed = {cell for cell, reason in verdicts.items() if reason}
+def apply_verdicts(course_dir, assignment, student, verdicts, notebooks):
+    """A test cell keeps its points only if the grader's own verdict agrees. The reason goes into
+    the comment of the answer cell above the test, which the feedback and Formgrader show."""
+    failed = {cell: reason for cell, reason in verdicts.items() if reason}
     if not failed:
         return
     with course.gradebook(course_dir) as gb:
@@ -120,7 +121,26 @@ def apply_verdicts(course_dir, assignment, student, verdicts):
             for grade in nb.grades:
                 if grade.name in failed:
                     grade.auto_score = 0.0
+            for answer, reasons in answer_cells(notebooks.get(f"{nb.name}.ipynb"), failed).items():
+                comment = gb.find_comment(answer, nb.name, assignment, student)
+                comment.auto_comment = "\n\n".join(filter(None, [comment.auto_comment, *reasons]))
         gb.db.commit()
+
+
+def answer_cells(notebook_bytes, failed):
+    """{answer cell id: [reasons]}: each failed test's reason, under the answer cell above it."""
+    if not notebook_bytes:
+        return {}
+    found, answer = {}, None
+    for cell in json.loads(notebook_bytes)["cells"]:
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if meta.get("solution"):
+            answer = meta.get("grade_id")
+        elif meta.get("grade_id") in failed and answer:
+            found.setdefault(answer, []).append(
+                f"**{meta['grade_id']}: 0 points from the grader's own check** (run outside your "
+                f"notebook, on the model you submitted): {failed[meta['grade_id']]}")
+    return found
 
 
 def executor(workers, scheduler):

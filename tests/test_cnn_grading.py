@@ -4,13 +4,17 @@ Every wrong model must lose the points of exactly the behaviour it got wrong; co
 written differently must lose nothing. The grade cells (with their hidden tests) are taken
 from the source notebook and executed here, in-process, without training.
 """
+import json
+import os
+import pickle
+
 import nbformat
 import pytest
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from autograder import evaluate
+from autograder import evaluate, graph, verdicts
 from autograder.course import strip_markers
 from conftest import ROOT
 
@@ -43,22 +47,25 @@ def failed_cells(model_class, model=None, cells=STRUCTURE):
 class Reference(nn.Module):
     """The course CNN with switches that break it in one way each."""
 
-    def __init__(self, c1=32, pad=1, pool2=True, relu2=True, out="logits", constant=False):
+    def __init__(self, c1=32, pad=1, pool2=True, relu2=True, out="logits", constant=False, scale=1.0,
+                 pool=F.max_pool2d, norm=False, dropout=0.0):
         super().__init__()
         size = 7 if pad and pool2 else 14 if pad else 5
         self.conv1, self.conv2 = nn.Conv2d(1, c1, 3, padding=pad), nn.Conv2d(c1, 64, 3, padding=pad)
         self.fc1, self.fc2 = nn.Linear(64 * size * size, 128), nn.Linear(128, 10)
-        self.pool2, self.relu2, self.out, self.constant = pool2, relu2, out, constant
+        self.norm = nn.BatchNorm2d(c1) if norm else nn.Identity()
+        self.drop = nn.Dropout(dropout)
+        self.pool2, self.relu2, self.out, self.constant, self.scale, self.pool = pool2, relu2, out, constant, scale, pool
 
     def forward(self, x):
         if self.constant:
             x = x * 0
-        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
-        x = self.conv2(x)
+        x = self.pool(F.relu(self.norm(self.conv1(x))), 2)
+        x = self.conv2(x) * self.scale
         x = F.relu(x) if self.relu2 else x
-        x = F.max_pool2d(x, 2) if self.pool2 else x
-        logits = self.fc2(F.relu(self.fc1(x.flatten(1))))
-        return logits.softmax(dim=1) if self.out == "softmax" else logits
+        x = self.pool(x, 2) if self.pool2 else x
+        logits = self.fc2(self.drop(F.relu(self.fc1(x.flatten(1)))))
+        return {"logits": logits, "softmax": logits.softmax(dim=1), "log_softmax": logits.log_softmax(dim=1)}[self.out]
 
 
 def variant(**broken):
@@ -144,3 +151,60 @@ def test_the_graders_evaluation_counts_every_test_digit():
             return F.one_hot(labels % 10, 10).float()
 
     assert evaluate.accuracy(Oracle()) == 0.99
+
+
+# Wrong in one way, or right in an unusual way: the grader's verdict outside the kernel (on the
+# model exported as plain data) must fail exactly the cells that the notebook's own tests fail.
+VARIANTS = {"correct": {}, "missing_relu": {"relu2": False}, "one_pool": {"pool2": False}, "narrow_conv": {"c1": 16},
+            "no_padding": {"pad": 0}, "softmax": {"out": "softmax"}, "log_softmax": {"out": "log_softmax"},
+            "constant": {"constant": True}, "scaling_op": {"scale": 2.0}, "average_pooling": {"pool": F.avg_pool2d},
+            "batch_norm": {"norm": True}, "dropout": {"dropout": 0.3}}
+
+
+@pytest.mark.parametrize("name", VARIANTS)
+def test_the_graders_verdict_agrees_with_the_notebook_cell_by_cell(tmp_path, name):
+    model_class = variant(**VARIANTS[name])
+    model = model_class()
+    inside = failed_cells(model_class, model, cells=STRUCTURE + ["test_accuracy"])
+    graph.save(model, tmp_path, "model")
+    outside = {cell: why for cell, why in verdicts.judge("03_mnist_cnn", tmp_path).items() if why}
+    assert set(outside) == set(inside), (inside, outside)
+    exported = graph.load(tmp_path, "model")
+    x = evaluate.test_set()[0][:256]
+    assert torch.allclose(exported(x), model.eval()(x), atol=1e-5), "the grader's copy computes something else"
+
+
+@pytest.mark.parametrize("model_class", [Sequential, Functional])
+def test_the_grader_runs_every_correct_implementation(tmp_path, model_class):
+    graph.save(model_class(), tmp_path, "model")
+    assert all(why is None for cell, why in verdicts.judge("03_mnist_cnn", tmp_path).items()
+               if cell != "test_accuracy")
+
+
+class Payload:
+    """Unpickling this runs a shell command: what a crafted model file would do to an unsafe loader."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f"touch {self.marker}",)
+
+
+def test_a_crafted_model_file_runs_no_code_in_the_grader(tmp_path):
+    marker = tmp_path / "the_grader_ran_my_code"
+    graph.save(Reference(), tmp_path, "model")
+    (tmp_path / "model.tensors").write_bytes(pickle.dumps({"conv1.weight": Payload(marker)}))
+    reasons = verdicts.judge("03_mnist_cnn", tmp_path)
+    assert not marker.exists()
+    assert all("could not be read" in why for why in reasons.values()), reasons
+
+
+def test_an_operator_outside_the_table_is_named_and_never_called(tmp_path):
+    graph.save(Reference(), tmp_path, "model")
+    spec = json.loads((tmp_path / "model.json").read_text())
+    call = next(n for n in spec["nodes"] if n["op"] == "call_function")
+    call["target"], call["args"] = "builtins.exec", ["import os; os.system('touch pwned')"]
+    (tmp_path / "model.json").write_text(json.dumps(spec))
+    reasons = verdicts.judge("03_mnist_cnn", tmp_path)
+    assert all("builtins.exec" in why for why in reasons.values()), reasons

@@ -2,7 +2,8 @@
 
 The honest solution gets full marks. Submissions that skip training and then patch the grader,
 torch, subprocess or builtins from their own cells may fool the checks inside the notebook, but
-the verdicts computed outside the kernel decide, so they earn no accuracy point.
+the verdicts computed outside the kernel decide, so they earn no accuracy point. Honest models
+that are wrong in one way get, cell by cell, what a plain `nbgrader autograde` gives them.
 """
 import shutil
 
@@ -31,12 +32,20 @@ CHEATS = {
 }
 
 
-def submission(cheat):
+# Honest but wrong in one way (and untrained, to keep the test short): graded here and by a plain
+# `nbgrader autograde`, every cell must get the same points.
+WRONG = {"softmax_output": ("nn.Linear(128, 10),", "nn.Linear(128, 10), nn.Softmax(dim=1),"),
+         "average_pooling": ("nn.MaxPool2d(2)", "nn.AvgPool2d(2)")}
+
+
+def submission(cheat, wrong=None):
     """The solution with training skipped and the cheat inserted before the accuracy test."""
     nb = nbformat.read(ROOT / "source" / ASSIGNMENT / NOTEBOOK, as_version=4)
     for c in nb.cells:
         if c.metadata.get("nbgrader", {}).get("solution"):
             c.source = course.strip_markers(c.source)
+            if wrong and c.metadata.nbgrader["grade_id"] == "mnist_cnn":
+                c.source = c.source.replace(*wrong)
     if cheat is None:
         return nb
     train = next(i for i, c in enumerate(nb.cells) if "history = train(" in c.source)
@@ -51,10 +60,12 @@ def graded(tmp_path_factory):
                     ignore=shutil.ignore_patterns("*.pt", "*.pt2"))
     shutil.copy(ROOT / "nbgrader_config.py", course_dir)
     course.release(course_dir, ASSIGNMENT)
-    for student, cheat in {"honest": None, **CHEATS}.items():
+    notebooks = {"honest": submission(None), **{s: submission(c) for s, c in CHEATS.items()},
+                 **{s: submission("", wrong) for s, wrong in WRONG.items()}}
+    for student, nb in notebooks.items():
         folder = course_dir / "submitted" / student / ASSIGNMENT
         folder.mkdir(parents=True)
-        nbformat.write(submission(cheat), folder / NOTEBOOK)
+        nbformat.write(nb, folder / NOTEBOOK)
     grading.grade(course_dir, ASSIGNMENT, workers=1, budget_s=600)
     return course_dir, {r["student"]: r for r in grading.export(course_dir, ASSIGNMENT, course_dir / "grades.csv")}
 
@@ -77,3 +88,27 @@ def test_the_grader_itself_was_fooled_inside_the_kernel(graded):
     executed = nbformat.read(course_dir / "autograded" / "patches_autograder" / ASSIGNMENT / NOTEBOOK, as_version=4)
     cell = next(c for c in executed.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "test_accuracy")
     assert not any(o.output_type == "error" for o in cell.outputs), "the patch did not fool the in-kernel check"
+
+
+def test_honest_wrong_models_get_what_plain_nbgrader_gives_them(graded, tmp_path):
+    course_dir, rows = graded
+    plain = tmp_path / "plain"
+    shutil.copytree(course_dir, plain, ignore=shutil.ignore_patterns("gradebook.db", "autograded", "grading_state.json"))
+    for folder in (plain / "submitted").iterdir():
+        if folder.name not in WRONG:
+            shutil.rmtree(folder)
+    course.release(plain, ASSIGNMENT)
+    course.autograde(plain, ASSIGNMENT)
+    by_nbgrader = {r["student"]: r for r in grading.export(plain, ASSIGNMENT, plain / "grades.csv")}
+    cells = [key for key in rows["honest"] if key.startswith("test_")]
+    for student in WRONG:
+        assert {c: rows[student][c] for c in cells} == {c: by_nbgrader[student][c] for c in cells}, student
+    assert rows["softmax_output"]["test_output_and_params"] == 2, "a softmax costs only the behaviour check"
+
+
+def test_the_feedback_says_why_the_grader_disagreed(graded):
+    course_dir, _ = graded
+    course.nbgrader(course_dir, "generate_feedback", ASSIGNMENT, "--force")
+    html = (course_dir / "feedback" / "patches_autograder" / ASSIGNMENT / "mnist_cnn.html").read_text()
+    assert "the grader&#39;s own check" in html or "the grader's own check" in html
+    assert "test digits right" in html

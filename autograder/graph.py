@@ -1,0 +1,186 @@
+"""A trained model as plain data, and the grader's own interpreter for it.
+
+In the student's kernel, `save` exports the model with torch.export and writes two files: its
+operator graph as JSON (operator names, node references and literal numbers) and its tensors
+(`torch.save` of a flat dict, read back with `weights_only=True`). Neither can carry code.
+
+In the grader, `load` reads them with loaders that cannot execute anything and returns a
+`GraphModel`: an nn.Module whose forward runs the graph by looking every operator up in OPS,
+a fixed table of pure tensor functions. An operator outside the table is not an error at load
+time: it is named when the model is run, so checks that only look at the weights still decide.
+(`torch.export.load` is never used: it unpickles, so a crafted file would run code.)
+"""
+import json
+import operator
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.export import Dim
+
+MAX_GRAPH_BYTES = 10 * 2**20
+MAX_TENSOR_BYTES = 512 * 2**20
+MAX_BUFFER_NUMBERS = 100_000     # batch-norm statistics, not a copy of the test set
+
+# Every operator a course model (dense nets and CNNs, with batch norm, dropout and any of the usual
+# activations, poolings and reshapes) exports to. Keys are what the JSON says; values what runs.
+ATEN = """conv2d.default conv2d.padding convolution.default linear.default addmm.default mm.default
+matmul.default t.default relu.default relu_.default leaky_relu.default gelu.default silu.default
+elu.default sigmoid.default tanh.default hardtanh.default max_pool2d.default max_pool2d_with_indices.default
+avg_pool2d.default adaptive_avg_pool2d.default adaptive_max_pool2d.default flatten.using_ints view.default
+reshape.default _unsafe_view.default permute.default transpose.int contiguous.default clone.default
+alias.default detach.default squeeze.dim unsqueeze.default softmax.int _softmax.default log_softmax.int
+_log_softmax.default add.Tensor add.Scalar sub.Tensor sub.Scalar mul.Tensor mul.Scalar div.Tensor
+div.Scalar neg.default exp.default log.default sqrt.default rsqrt.default pow.Tensor_Scalar mean.dim
+sum.dim_IntList amax.default cat.default constant_pad_nd.default dropout.default feature_dropout.default
+batch_norm.default _native_batch_norm_legit_no_training.default layer_norm.default sym_size.int
+_assert_tensor_metadata.default _assert_scalar.default sym_constrain_range_for_size.default""".split()
+OPS = {f"aten.{name}": getattr(getattr(torch.ops.aten, name.split(".")[0]), name.split(".")[1]) for name in ATEN}
+OPS |= {f"_operator.{name}": getattr(operator, name) for name in ("getitem", "add", "sub", "mul", "floordiv")}
+
+
+def save(model, folder, name):
+    """Write `name`.json (the graph) and `name`.tensors (weights and buffers) into folder."""
+    model.eval()
+    device = next(model.parameters()).device
+    example = torch.zeros(2, 1, 28, 28, device=device)
+    program = torch.export.export(model, (example,), dynamic_shapes=({0: Dim("batch")},))
+    signature = program.graph_signature
+    roles = {**{k: ["parameter", v] for k, v in signature.inputs_to_parameters.items()},
+             **{k: ["buffer", v] for k, v in signature.inputs_to_buffers.items()},
+             **{k: ["constant", v] for k, v in signature.inputs_to_lifted_tensor_constants.items()}}
+    nodes = []
+    for node in program.graph_module.graph.nodes:
+        entry = {"op": node.op, "name": node.name, "args": plain(node.args), "kwargs": plain(node.kwargs)}
+        if node.op == "placeholder":
+            entry["role"] = roles.get(node.name, ["input", node.name])
+        elif node.op == "call_function":
+            entry["target"] = target_name(node.target)
+        nodes.append(entry)
+    tensors = {k: v.detach().cpu().contiguous() for k, v in program.state_dict.items()}
+    tensors |= {k: v.detach().cpu().contiguous() for k, v in program.constants.items() if isinstance(v, torch.Tensor)}
+    Path(folder, f"{name}.json").write_text(json.dumps({"nodes": nodes}))
+    torch.save(tensors, Path(folder, f"{name}.tensors"))
+
+
+def target_name(target):
+    if isinstance(target, torch._ops.OpOverload):
+        return str(target)
+    return f"{getattr(target, '__module__', '?')}.{getattr(target, '__name__', '?')}"
+
+
+def plain(value):
+    """An argument as JSON: node references, numbers, strings, lists, and a few torch enums."""
+    if isinstance(value, torch.fx.Node):
+        return {"node": value.name}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    if isinstance(value, dict):
+        return {"dict": {str(k): plain(v) for k, v in value.items()}}
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, torch.dtype):
+        return {"dtype": str(value).removeprefix("torch.")}
+    if isinstance(value, torch.device):
+        return {"device": value.type}
+    if isinstance(value, torch.memory_format):
+        return {"memory_format": str(value).removeprefix("torch.")}
+    raise TypeError(f"the grader cannot record an argument of type {type(value).__name__} in the model's graph")
+
+
+class GraphModel(nn.Module):
+    """A model rebuilt from its graph and tensors; runs only operators of OPS, on the CPU."""
+
+    def __init__(self, nodes, tensors):
+        super().__init__()
+        self.nodes = nodes
+        self.values = {}
+        for node in nodes:
+            if node["op"] != "placeholder" or node["role"][0] == "input":
+                continue
+            role, key = node["role"]
+            tensor = tensors[key]
+            if role == "parameter":
+                self.register_parameter(f"p{len(self.values)}", nn.Parameter(tensor, requires_grad=False))
+            else:
+                self.register_buffer(f"b{len(self.values)}", tensor)
+            self.values[node["name"]] = tensor
+        self.unknown = sorted({n["target"] for n in nodes if n["op"] == "call_function" and n["target"] not in OPS})
+
+    def forward(self, x):
+        assert not self.unknown, (f"the grader cannot run your model: it uses {', '.join(self.unknown)}, "
+                                  "which is not a layer of a dense net or CNN")
+        env = dict(self.values)
+        for node in self.nodes:
+            if node["op"] == "placeholder" and node["role"][0] == "input":
+                env[node["name"]] = x
+            elif node["op"] == "call_function":
+                args, kwargs = resolve(node["args"], env), resolve(node["kwargs"], env)
+                env[node["name"]] = OPS[node["target"]](*args, **kwargs)
+            elif node["op"] == "output":
+                out = resolve(node["args"], env)[0]
+                return out[0] if isinstance(out, (list, tuple)) else out
+        raise AssertionError("your model's graph has no output")
+
+
+def resolve(value, env):
+    if isinstance(value, list):
+        return [resolve(v, env) for v in value]
+    if isinstance(value, dict):
+        if "node" in value:
+            return env[value["node"]]
+        if "dict" in value:
+            return {k: resolve(v, env) for k, v in value["dict"].items()}
+        if "dtype" in value:
+            return {"float32": torch.float32, "float64": torch.float64, "int64": torch.int64}[value["dtype"]]
+        if "device" in value:
+            return torch.device("cpu")
+        if "memory_format" in value:
+            return {"contiguous_format": torch.contiguous_format,
+                    "channels_last": torch.channels_last, "preserve_format": torch.preserve_format}[value["memory_format"]]
+    return value
+
+
+def load(folder, name):
+    """The model `name` from folder as a GraphModel; AssertionError with a readable reason if the
+    files are missing, too large, malformed, or hold more than a network."""
+    graph_path, tensor_path = Path(folder, f"{name}.json"), Path(folder, f"{name}.tensors")
+    assert graph_path.is_file() and tensor_path.is_file(), (
+        f"no trained model '{name}' reached the grader (did the test cell run?)")
+    assert graph_path.stat().st_size <= MAX_GRAPH_BYTES and tensor_path.stat().st_size <= MAX_TENSOR_BYTES, (
+        f"the exported model '{name}' is larger than any course model")
+    try:
+        nodes = json.loads(graph_path.read_text())["nodes"]
+        tensors = torch.load(tensor_path, weights_only=True, map_location="cpu")
+        check_structure(nodes, tensors)
+    except Exception as error:  # noqa: BLE001 - whatever is wrong with the files is the submission's failure
+        raise AssertionError(f"the exported model '{name}' could not be read: {error}") from None
+    roles = [n["role"][0] for n in nodes if n["op"] == "placeholder"]
+    assert "constant" not in roles, f"the model '{name}' carries constant tensors besides its weights"
+    assert roles.count("input") == 1, f"the model '{name}' should take exactly one input, the images"
+    buffers = sum(tensors[n["role"][1]].numel() for n in nodes if n["op"] == "placeholder" and n["role"][0] == "buffer")
+    assert buffers <= MAX_BUFFER_NUMBERS, f"the model '{name}' stores {buffers:,} numbers besides its parameters"
+    return GraphModel(nodes, tensors)
+
+
+def check_structure(nodes, tensors):
+    """Raise unless the JSON and the tensors have the shape `save` writes."""
+    assert isinstance(tensors, dict) and all(isinstance(v, torch.Tensor) for v in tensors.values())
+    assert isinstance(nodes, list) and len(nodes) < 10_000
+    names = set()
+    for node in nodes:
+        assert node["op"] in ("placeholder", "call_function", "output"), f"unexpected node kind {node['op']!r}"
+        if node["op"] == "placeholder":
+            role, key = node["role"]
+            assert role in ("input", "parameter", "buffer", "constant") and (role == "input" or key in tensors)
+        refs = [v["node"] for v in flatten(node["args"]) + flatten(node["kwargs"]) if isinstance(v, dict) and "node" in v]
+        assert all(ref in names for ref in refs), f"node {node['name']!r} uses a value defined after it"
+        names.add(node["name"])
+
+
+def flatten(value):
+    if isinstance(value, list):
+        return [x for v in value for x in flatten(v)]
+    if isinstance(value, dict) and "dict" in value:
+        return [x for v in value["dict"].values() for x in flatten(v)]
+    return [value]
