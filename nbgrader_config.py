@@ -38,5 +38,6 @@ c.ClearSolutions.code_stub = {
 }
 c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 
-# Files that notebooks write next to themselves (saved models) never go into release/.
-c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "*.pt", "*.pt2"]
+# Files that notebooks write next to themselves (saved models) never go into release/, and the
+# hidden tests' expected values (expected.json) never leave source/.
+c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "*.pt", "*.pt2", "expected.json"]

@@ -13,6 +13,8 @@ def main(argv=None):
     sub.add_parser("data", help="prepare and verify MNIST in the course data directory")
     rel = sub.add_parser("release", help="generate release/ from source/ with nbgrader")
     rel.add_argument("assignments", nargs="*", help="default: every assignment in source/")
+    exp_ = sub.add_parser("expect", help="run the solutions once; write each source/<assignment>/expected.json")
+    exp_.add_argument("assignments", nargs="*", help="default: every assignment whose expected.json is stale")
     sub.add_parser("demo", help="release everything, autograde the sample submissions, print grades")
     grd = sub.add_parser("grade", help="grade every submission of an assignment, in parallel")
     grd.add_argument("assignment")
@@ -37,6 +39,10 @@ def main(argv=None):
         for name in args.assignments or course.assignments(args.course):
             course.release(args.course, name)
             print(f"released {name}")
+    elif args.command == "expect":
+        for name in args.assignments or course.stale_expectations(args.course):
+            notebooks.expect(args.course / "source" / name)
+            print(f"expected.json written for {name}")
     elif args.command == "demo":
         data.mnist_root()
         course.run_demo(args.course)

@@ -23,6 +23,13 @@ def assignments(course):
     return sorted(p.name for p in (Path(course) / "source").iterdir() if p.is_dir())
 
 
+def stale_expectations(course):
+    """Assignments whose source/<assignment>/expected.json is missing or older than the notebook."""
+    from autograder import observe
+
+    return [name for name in assignments(course) if not observe.current(Path(course) / "source" / name)]
+
+
 def notebooks(folder):
     return sorted(Path(folder).glob("*.ipynb"))
 

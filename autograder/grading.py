@@ -19,7 +19,7 @@ from pathlib import Path
 import psutil
 from tqdm.auto import tqdm
 
-from autograder import course, sandbox, worker
+from autograder import course, observe, sandbox, worker
 
 STATE = "grading_state.json"
 
@@ -67,14 +67,24 @@ def template_gradebook(course_dir, assignment):
         return (Path(tmp) / "gradebook.db").read_bytes()
 
 
+def expectations(course_dir, assignment):
+    """source/<assignment>/expected.json, checked to be as new as the instructor's notebook."""
+    expected = observe.current(Path(course_dir) / "source" / assignment)
+    if not expected:
+        raise SystemExit(f"source/{assignment}/{observe.EXPECTED} is missing or older than the notebook: "
+                         f"run `python -m autograder expect {assignment}` (it runs the solution once)")
+    return expected
+
+
 def make_jobs(course_dir, assignment, students, workers, budget_s, memory_gb):
     template = template_gradebook(course_dir, assignment)
+    expectation = expectations(course_dir, assignment)
     config = (Path(course_dir) / "nbgrader_config.py").read_text()
     threads = max(1, (os.cpu_count() or 1) // workers)
     folders = submissions(course_dir, assignment)
     expected = [p.name for p in course.notebooks(Path(course_dir) / "source" / assignment)]
     return [{"assignment": assignment, "student": s, "files": worker.read_tree(folders[s]), "notebooks": expected,
-             "gradebook": template, "config": config, "threads": threads, "budget_s": budget_s,
+             "gradebook": template, "expected": expectation, "config": config, "threads": threads, "budget_s": budget_s,
              "grace_s": 60, "memory_bytes": int(memory_gb * 2**30)} for s in students]
 
 
@@ -139,7 +149,7 @@ def answer_cells(notebook_bytes, failed):
         elif meta.get("grade_id") in failed and answer:
             found.setdefault(answer, []).append(
                 f"**{meta['grade_id']}: 0 points from the grader's own check** (run outside your "
-                f"notebook, on the model you submitted): {failed[meta['grade_id']]}")
+                f"notebook): {failed[meta['grade_id']]}")
     return found
 
 

@@ -1,18 +1,23 @@
-"""Executing notebooks and recording the outputs that nbval checks."""
+"""Executing notebooks: recording the outputs that nbval checks, and the expected observations."""
+import json
+import os
+import tempfile
 from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
 
+from autograder import observe
+
 CHECKED = "nbval-check-output"
 
 
-def execute(path, timeout=600):
+def execute(path, timeout=600, **hooks):
     """Run a notebook top to bottom in its own folder and return the executed notebook."""
     path = Path(path)
     nb = nbformat.read(path, as_version=4)
     NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                   resources={"metadata": {"path": str(path.parent)}}).execute()
+                   resources={"metadata": {"path": str(path.parent)}}, **hooks).execute()
     return nb
 
 
@@ -31,3 +36,32 @@ def record(path):
             cell.outputs = []
             cell.execution_count = None
     nbformat.write(nb, path)
+
+
+def expect(folder):
+    """Execute the assignment's instructor notebook and write folder/expected.json: for each test
+    cell, what the solution gives for every check the cell observes (autograder/observe.py)."""
+    (path,) = sorted(Path(folder).glob("*.ipynb"))
+    cells, seen = {}, 0
+    with tempfile.TemporaryDirectory() as records:
+        def collect(cell, **_):
+            nonlocal seen
+            lines = (Path(records) / observe.RECORDS).read_text().splitlines()
+            new, seen = lines[seen:], len(lines)
+            if not new:
+                return
+            grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+            assert cell.metadata.get("nbgrader", {}).get("grade"), f"observe() outside a test cell: {cell.source[:80]}"
+            for record in map(json.loads, new):
+                assert all(record["key"] not in c for c in cells.values()), f"two checks named {record['key']!r}"
+                cells.setdefault(grade_id, {})[record["key"]] = record["value"]
+
+        (Path(records) / observe.RECORDS).touch()
+        os.environ[observe.RECORD_TO] = records
+        try:
+            execute(path, on_cell_executed=collect)
+        finally:
+            del os.environ[observe.RECORD_TO]
+    expected = {"notebook": path.name, "fingerprint": observe.fingerprint(path), "cells": cells}
+    (Path(folder) / observe.EXPECTED).write_text(json.dumps(expected, indent=1, sort_keys=True) + "\n")
+    return expected

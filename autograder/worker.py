@@ -156,7 +156,7 @@ def run_job(job, scratch):
         problems += problems_in(notebook)
     return {"assignment": assignment, "student": student, "notebooks": notebooks,
             "timestamp": job["files"].get("timestamp.txt"),
-            "verdicts": verdicts.judge(assignment, scratch / "exports") if notebooks else {},
+            "verdicts": verdicts.decide(assignment, job["expected"], scratch / "exports", test_cells(notebooks)),
             "problems": sorted(set(problems))}
 
 
@@ -219,6 +219,17 @@ def disk_usage(folder):
             except OSError:
                 pass
     return total
+
+
+def test_cells(notebooks):
+    """The grade ids of the autograded test cells of executed notebooks."""
+    found = []
+    for notebook in notebooks.values():
+        for cell in nbformat.reads(notebook.decode(), as_version=4).cells:
+            meta = cell.metadata.get("nbgrader", {})
+            if meta.get("grade") and cell.cell_type == "code":
+                found.append(meta["grade_id"])
+    return found
 
 
 EXCEPTION = re.compile(r"^[\w.]+(Error|Exception): ")

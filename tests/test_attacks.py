@@ -5,6 +5,7 @@ is right only if WORKED: a sandboxed run scores 3 of 5 (mul only) where an unpro
 scores 5. Attacks that would stop grading instead (killing the worker, a fork bomb, filling the
 disk) must cost only their author: every other student keeps exactly the score of "good".
 """
+import json
 import os
 import socket
 
@@ -68,6 +69,14 @@ for _ in range(2):             # nbgrader, then the worker
         break
     pid = parent""",
 }
+# Full marks for nothing: an untouched notebook whose first cell silences every error, so that
+# nbgrader sees no failing test. The hidden checks are judged outside the kernel: 0 points.
+FORGERIES = {
+    "custom_exception_handler": ("get_ipython().set_custom_exc((BaseException,), lambda *args, **kwargs: None)"),
+    "patched_traceback": ("from IPython.core.interactiveshell import InteractiveShell\n"
+                          "InteractiveShell.showtraceback = lambda *args, **kwargs: None\n"
+                          "InteractiveShell._showtraceback = lambda *args, **kwargs: None"),
+}
 # Attacks on the machine: the sandbox's limits stop them and the author gets zero with the reason.
 FLOODS = {
     "fork_bomb": ("import os, time\nfor _ in range(400):\n    if os.fork() == 0:\n        time.sleep(30)\n"
@@ -89,6 +98,9 @@ def attacked(tmp_path_factory):
     submit(course_dir, "good", {"tiny.ipynb": edit(base).encode()})
     for student, attack in ATTACKS.items():
         submit(course_dir, student, {"tiny.ipynb": edit(base, {0: ORACLE}, insert=(0, attack)).encode()})
+    untouched = (course_dir / "release" / "tiny" / "tiny.ipynb").read_text()
+    for student, forgery in FORGERIES.items():
+        submit(course_dir, student, {"tiny.ipynb": edit(json.loads(untouched), insert=(0, forgery)).encode()})
     for student, (flood, _) in FLOODS.items():
         submit(course_dir, student, {"tiny.ipynb": edit(base, insert=(0, flood)).encode()})
     package = digest_tree(ROOT / "autograder")
@@ -105,6 +117,12 @@ def attacked(tmp_path_factory):
 def test_the_attack_fails_and_its_author_gets_only_the_honest_part(attacked, student):
     _, rows, _, _ = attacked
     assert rows[student]["score"] == 3, rows[student]
+
+
+@pytest.mark.parametrize("student", FORGERIES)
+def test_a_silenced_error_earns_nothing(attacked, student):
+    _, rows, _, _ = attacked
+    assert rows[student]["score"] == 0, rows[student]
 
 
 @pytest.mark.parametrize("student", FLOODS)

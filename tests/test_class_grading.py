@@ -18,7 +18,7 @@ import psutil
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
-from autograder import course, grading, worker
+from autograder import course, grading, notebooks, worker
 from conftest import ROOT
 
 ANSWERS = {
@@ -27,9 +27,11 @@ ANSWERS = {
 }
 TESTS = {
     "test_add": ('"""add adds (and a library warns on stderr on the way, which must not cost the points)."""\n'
-                 'import warnings\nwarnings.warn("a harmless library warning")\nassert add(2, 3) == 5\n'
-                 '### BEGIN HIDDEN TESTS\nassert add(-1, 1) == 0\n### END HIDDEN TESTS'),
-    "test_mul": '"""mul multiplies."""\nassert mul(2, 3) == 6\n### BEGIN HIDDEN TESTS\nassert mul(0, 7) == 0\n### END HIDDEN TESTS',
+                 'import warnings\nfrom autograder.observe import observe\n'
+                 'warnings.warn("a harmless library warning")\nassert add(2, 3) == 5\n'
+                 '### BEGIN HIDDEN TESTS\nobserve("add with a negative number", add(-1, 1))\n### END HIDDEN TESTS'),
+    "test_mul": ('"""mul multiplies."""\nfrom autograder.observe import observe\nassert mul(2, 3) == 6\n'
+                 '### BEGIN HIDDEN TESTS\nobserve("mul by zero", mul(0, 7))\n### END HIDDEN TESTS'),
 }
 
 
@@ -96,6 +98,7 @@ def tiny_course(course_dir):
     shutil.copy(ROOT / "nbgrader_config.py", course_dir)
     tiny_source(course_dir / "source" / "tiny")
     course.release(course_dir, "tiny")
+    notebooks.expect(course_dir / "source" / "tiny")
     return solved(course_dir)
 
 

@@ -1,0 +1,127 @@
+"""Hidden tests that a student's kernel cannot forge: observations judged outside the kernel.
+
+A hidden test records what the student's code produced, `observe(key, value)`, and holds no
+expected value: the expected values are the instructor's solution's own observations, stored
+in source/<assignment>/expected.json by `python -m autograder expect`. Who compares:
+  - class grading (`python -m autograder grade`): the kernel only writes its observations as
+    JSON into its export folder; the grading worker compares them with expected.json, which the
+    sandbox never sees (`judge`);
+  - a plain `nbgrader autograde` or nbval on the instructor's machine: `observe` finds
+    expected.json and compares in the kernel, with the same `compare`, so both give the same points;
+  - a student's own `nbgrader validate`: there is no expected.json, and observe does nothing.
+A failure names the check, never the expected value.
+"""
+import hashlib
+import json
+import math
+import os
+from pathlib import Path
+
+EXPECTED = "expected.json"
+RECORDS = "observations.jsonl"
+RECORD_TO = "GRADER_OBSERVE_TO"      # set by `expect`: record the instructor's values, check nothing
+
+
+def observe(key, value):
+    """Record `value` for the check `key`; where the expected values are at hand, check it now."""
+    value = plain(value)
+    folder = os.environ.get(RECORD_TO) or os.environ.get("GRADER_EXPORT_DIR")
+    if folder:
+        with open(Path(folder) / RECORDS, "a") as f:
+            f.write(json.dumps({"key": key, "value": value}) + "\n")
+    expected = expected_here()
+    if expected and not os.environ.get(RECORD_TO):
+        reason = compare(key, expected_values(expected).get(key, MISSING), value)
+        assert reason is None, reason
+
+
+MISSING = object()
+
+
+def plain(value):
+    """Numbers, strings, booleans, None and (nested) lists and dicts; tensors and arrays as lists."""
+    if hasattr(value, "tolist"):
+        value = value.tolist()
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    raise TypeError(f"observe() takes numbers, strings, lists, dicts and tensors, not {type(value).__name__}")
+
+
+def same(expected, actual):
+    """Equal, floats to 1e-4 relative (GPU and CPU round differently), structure exactly."""
+    if isinstance(expected, bool) or isinstance(actual, bool):
+        return expected is actual
+    if isinstance(expected, (int, float)) and isinstance(actual, (int, float)):
+        return math.isclose(expected, actual, rel_tol=1e-4, abs_tol=1e-6) if isinstance(expected, float) \
+            else expected == actual
+    if isinstance(expected, list) and isinstance(actual, list):
+        return len(expected) == len(actual) and all(same(e, a) for e, a in zip(expected, actual))
+    if isinstance(expected, dict) and isinstance(actual, dict):
+        return expected.keys() == actual.keys() and all(same(expected[k], actual[k]) for k in expected)
+    return expected == actual
+
+
+def compare(key, expected, actual):
+    """None if `actual` is what the solution gives for `key`, else a reason that reveals no answer."""
+    if expected is MISSING:
+        return f"the grader does not know the check {key!r}"
+    if actual is MISSING:
+        return f"{key}: your notebook never got to this check"
+    return None if same(expected, actual) else f"{key}: your result differs from the expected one"
+
+
+def expected_here():
+    """expected.json of the notebook running in this folder, if the instructor's files are at hand:
+    next to it (source/<assignment>/) or in the course's source/ (autograded/<student>/<assignment>/)."""
+    cwd = Path.cwd()
+    for path in (cwd / EXPECTED, cwd.parents[2] / "source" / cwd.name / EXPECTED if len(cwd.parents) > 2 else None):
+        if path and path.is_file():
+            return json.loads(path.read_text())
+    return None
+
+
+def expected_values(expected):
+    return {key: value for cell in expected["cells"].values() for key, value in cell.items()}
+
+
+def read_records(folder):
+    """{key: value} from a kernel's observations file: JSON lines, nothing executable; the first
+    record of a key counts (a notebook that observes again cannot replace an earlier result)."""
+    path = Path(folder) / RECORDS
+    found = {}
+    if not path.is_file() or path.stat().st_size > 64 * 2**20:
+        return found
+    for line in path.read_text(errors="replace").splitlines():
+        try:
+            record = json.loads(line)
+            found.setdefault(str(record["key"]), record["value"])
+        except (ValueError, KeyError, TypeError):
+            continue
+    return found
+
+
+def judge(expected, folder):
+    """{test cell: None or the reason} for every cell that expected.json has checks for."""
+    actual = read_records(folder)
+    verdicts = {}
+    for cell, checks in expected["cells"].items():
+        reasons = [compare(key, value, actual.get(key, MISSING)) for key, value in checks.items()]
+        verdicts[cell] = next((r for r in reasons if r), None)
+    return verdicts
+
+
+def current(folder):
+    """folder/expected.json if it was made from the notebook in folder as it is now, else None."""
+    path = Path(folder) / EXPECTED
+    expected = json.loads(path.read_text()) if path.is_file() else None
+    notebook = Path(folder) / expected["notebook"] if expected else None
+    return expected if notebook and notebook.is_file() and fingerprint(notebook) == expected["fingerprint"] else None
+
+
+def fingerprint(notebook_path):
+    """The source notebook's hash: expected.json is stale when the notebook changed after it."""
+    return hashlib.sha256(Path(notebook_path).read_bytes()).hexdigest()
