@@ -72,10 +72,26 @@ for _ in range(2):             # nbgrader, then the worker
 # Full marks for nothing: an untouched notebook whose first cell silences every error, so that
 # nbgrader sees no failing test. The hidden checks are judged outside the kernel: 0 points.
 FORGERIES = {
-    "custom_exception_handler": ("get_ipython().set_custom_exc((BaseException,), lambda *args, **kwargs: None)"),
-    "patched_traceback": ("from IPython.core.interactiveshell import InteractiveShell\n"
-                          "InteractiveShell.showtraceback = lambda *args, **kwargs: None\n"
-                          "InteractiveShell._showtraceback = lambda *args, **kwargs: None"),
+    "silenced_shell": """ip = get_ipython()
+ip.showtraceback = lambda *args, **kwargs: None
+_run_cell_async = ip.run_cell_async
+
+async def run_cell_async(*args, **kwargs):
+    result = await _run_cell_async(*args, **kwargs)
+    result.error_in_exec = None
+    return result
+
+ip.run_cell_async = run_cell_async""",
+    "class_patch": """from IPython.core.interactiveshell import InteractiveShell
+_original = InteractiveShell.run_cell_async
+
+async def run_cell_async(self, *args, **kwargs):
+    result = await _original(self, *args, **kwargs)
+    result.error_in_exec = None
+    return result
+
+InteractiveShell.run_cell_async = run_cell_async
+InteractiveShell.showtraceback = lambda self, *args, **kwargs: None""",
 }
 # Attacks on the machine: the sandbox's limits stop them and the author gets zero with the reason.
 FLOODS = {
