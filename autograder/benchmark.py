@@ -18,7 +18,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 from torchvision import transforms
 
-from autograder import evaluate
+from autograder import evaluate, processes
 from autograder.data import mnist_root
 
 # Run after a notebook: its device and the final test accuracy of every training history in it
@@ -42,21 +42,8 @@ class PeakMemory(threading.Thread):
 
     def run(self):
         while self.running:
-            try:
-                process = psutil.Process(self.pid)
-                tree = [process, *process.children(recursive=True)]
-            except psutil.Error:        # the kernel has ended
-                tree = []
-            self.peak = max(self.peak, sum(rss(p) for p in tree))
+            self.peak = max(self.peak, sum(processes.rss(p) for p in processes.tree(self.pid)))
             time.sleep(0.5)
-
-
-def rss(process):
-    """Resident memory of a process; 0 for one that ended or turned zombie while being read."""
-    try:
-        return process.memory_info().rss
-    except psutil.Error:
-        return 0
 
 
 def run_notebook(path):

@@ -13,13 +13,14 @@ import multiprocessing
 import os
 import shutil
 import tempfile
+import threading
 import time
 from pathlib import Path
 
 import psutil
 from tqdm.auto import tqdm
 
-from autograder import course, observe, sandbox, worker
+from autograder import course, observe, redact, sandbox, worker
 
 STATE = "grading_state.json"
 
@@ -88,8 +89,9 @@ def make_jobs(course_dir, assignment, students, workers, budget_s, memory_gb):
              "grace_s": 60, "memory_bytes": int(memory_gb * 2**30)} for s in students]
 
 
-def record(course_dir, result):
-    """Write one finished submission into the real gradebook (this process is its only writer)."""
+def record(course_dir, result, secrets=()):
+    """Write one finished submission, its outputs scrubbed of `secrets`, into the real gradebook
+    (this process is its only writer)."""
     course_dir = Path(course_dir)
     assignment, student = result["assignment"], result["student"]
     if not result["notebooks"]:
@@ -99,7 +101,7 @@ def record(course_dir, result):
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     for name, data in result["notebooks"].items():
-        (staging / name).write_bytes(data)
+        (staging / name).write_bytes(redact.notebook(data, secrets))
     if result.get("timestamp"):
         (staging / "timestamp.txt").write_bytes(result["timestamp"])
     course.nbgrader(course_dir, "autograde", assignment, f"--student={student}", "--force", "--no-execute",
@@ -154,12 +156,18 @@ def answer_cells(notebook_bytes, failed):
 
 
 def executor(workers, scheduler):
-    """A Dask client for a scheduler address, else a local process pool."""
+    """A Dask client for a scheduler address, else threads that each grade in a process of their own."""
     if scheduler:
         from distributed import Client
 
         return Client(scheduler)
-    return concurrent.futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+    return concurrent.futures.ThreadPoolExecutor(workers)
+
+
+def start(pool, job):
+    if hasattr(pool, "gather"):     # Dask replaces a dead worker and retries its task (then KilledWorker)
+        return pool.submit(worker.grade_submission, job, pure=False)
+    return pool.submit(isolated, job)
 
 
 def completed(pool, futures):
@@ -168,6 +176,23 @@ def completed(pool, futures):
 
         return as_completed(futures)
     return concurrent.futures.as_completed(futures)
+
+
+STOPPING = threading.Event()       # set by Ctrl-C: no new grading process starts
+
+
+def isolated(job, attempts=2):
+    """Grade one submission in a fresh process; if that process dies, once more in another. A
+    submission that kills its process every time is recorded with the reason, not retried forever."""
+    for _ in range(attempts):
+        if STOPPING.is_set():
+            raise KeyboardInterrupt("grading was interrupted")
+        with concurrent.futures.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+            try:
+                return pool.submit(worker.grade_submission, job).result()
+            except concurrent.futures.process.BrokenProcessPool:
+                continue
+    return worker.failed(job, f"its grading process died {attempts} times")
 
 
 def grade(course_dir, assignment, workers=None, regrade=False, budget_s=900, memory_gb=6.0,
@@ -193,19 +218,23 @@ def grade(course_dir, assignment, workers=None, regrade=False, budget_s=900, mem
 
 def run(course_dir, assignment, todo, hashes, state, workers, budget_s, memory_gb, scheduler):
     jobs = make_jobs(course_dir, assignment, todo, workers, budget_s, memory_gb)
+    secrets = redact.secrets(Path(course_dir) / "source" / assignment, jobs[0]["expected"])
     pool = executor(workers, scheduler)
-    futures = [pool.submit(worker.grade_submission, job) for job in jobs]
+    futures = {start(pool, job): job for job in jobs}
+    STOPPING.clear()
     try:
         with tqdm(total=len(futures), desc=f"grading {assignment}", unit="submission") as bar:
-            for future in completed(pool, futures):
+            for future in completed(pool, list(futures)):
                 try:
                     result = future.result()
-                except Exception as error:  # noqa: BLE001 - a dead worker must not stop the class
-                    bar.write(f"a worker failed ({type(error).__name__}: {error}); "
-                              "its submission stays ungraded and is retried on the next run")
-                    bar.update()
-                    continue
-                record(course_dir, result)
+                except Exception as error:  # noqa: BLE001 - a failure must not stop the class
+                    if type(error).__name__ != "KilledWorker":
+                        bar.write(f"grading {futures[future]['student']} failed ({type(error).__name__}: {error}); "
+                                  "it stays ungraded and is retried on the next run")
+                        bar.update()
+                        continue
+                    result = worker.failed(futures[future], "its Dask worker died every time it graded it")
+                record(course_dir, result, secrets)
                 state[assignment][result["student"]] = {
                     "hash": hashes[result["student"]], "seconds": result["seconds"],
                     "problems": result["problems"] + [f"{cell}: {why}" for cell, why in result["verdicts"].items() if why]}
@@ -213,12 +242,13 @@ def run(course_dir, assignment, todo, hashes, state, workers, budget_s, memory_g
                 bar.set_postfix_str(result["student"])
                 bar.update()
     finally:
+        STOPPING.set()
         for future in futures:
             future.cancel()
         if hasattr(pool, "close"):
             pool.close()
         else:
-            pool.shutdown(wait=False, cancel_futures=True)
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 def summary(course_dir, assignment, folders, done):

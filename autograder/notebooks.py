@@ -63,5 +63,14 @@ def expect(folder):
         finally:
             del os.environ[observe.RECORD_TO]
     expected = {"notebook": path.name, "fingerprint": observe.fingerprint(path), "cells": cells}
-    (Path(folder) / observe.EXPECTED).write_text(json.dumps(expected, indent=1, sort_keys=True) + "\n")
+    (Path(folder) / observe.EXPECTED).write_text(dump(expected))
     return expected
+
+
+def dump(expected):
+    """expected.json with one line per check, so that a diff shows which checks changed."""
+    cells = [f"  {json.dumps(cell)}: {{\n" + ",\n".join(f"   {json.dumps(key)}: {json.dumps(value)}"
+                                                      for key, value in sorted(checks.items())) + "\n  }"
+             for cell, checks in sorted(expected["cells"].items())]
+    return (f'{{\n "notebook": {json.dumps(expected["notebook"])},\n "fingerprint": "{expected["fingerprint"]}",\n'
+            f' "cells": {{\n' + ",\n".join(cells) + "\n }\n}\n")

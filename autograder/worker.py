@@ -21,7 +21,7 @@ from pathlib import Path
 import nbformat
 import psutil
 
-from autograder import data, evaluate, sandbox, verdicts
+from autograder import data, evaluate, processes, sandbox, verdicts
 
 PR_SET_PDEATHSIG = 1   # prctl option: the signal a process gets when its parent dies
 BUDGET_CONFIG = """
@@ -80,54 +80,21 @@ def problems_in(notebook_bytes):
     return sorted(set(found))
 
 
-interrupted = False    # set by Ctrl-C: this worker then refuses the jobs already queued to it
-
-
 def grade_submission(job):
     """Autograde job["student"]'s job["assignment"]; return executed notebooks, verdicts, problems."""
-    global interrupted
-    if interrupted:
-        raise KeyboardInterrupt("grading was interrupted")
     evaluate.raw_test_set()                       # the grader's data, loaded before any student code runs
     started = time.monotonic()
     scratch = Path(tempfile.mkdtemp(prefix="grade-"))
     try:
         return run_job(job, scratch) | {"seconds": round(time.monotonic() - started, 1)}
-    except KeyboardInterrupt:
-        interrupted = True
-        raise
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-SANDBOX_CONFIG = """
-# Added by the grading worker: the kernel runs in the sandbox and talks over Unix sockets.
-c.KernelManager.transport = "ipc"
-c.KernelManager.ip = {sockets!r}
-"""
-LIMITS = {"processes": 256, "disk_bytes": 512 * 2**20, "tmp_bytes": 512 * 2**20}
-
-
-def prepare(job, scratch):
-    """Write the scratch course; return nbgrader's command and environment."""
-    assignment, student = job["assignment"], job["student"]
-    (scratch / "gradebook.db").write_bytes(job["gradebook"])
-    (scratch / "nbgrader_config.py").write_text(
-        job["config"] + BUDGET_CONFIG.format(budget=job["budget_s"], cell_timeout=job["budget_s"])
-        + SANDBOX_CONFIG.format(sockets=str(scratch / "runtime" / "kernel")))
-    write_tree(scratch / "submitted" / student / assignment, job["files"])
-    for folder in ("exports", "runtime", "jupyter"):
-        (scratch / folder).mkdir()
-    threads = str(job["threads"])
-    kernel_env = {verdicts.EXPORT_DIR: str(scratch / "exports"), "OMP_NUM_THREADS": threads,
-                  "MKL_NUM_THREADS": threads, "NBGRADER_EXECUTION": "autograde", data.ENV_VAR: str(data.mnist_root())}
-    settings = {"env": kernel_env, "writable": [str(scratch / "exports"), str(scratch / "runtime")],
-                "tmp_bytes": LIMITS["tmp_bytes"]}
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-           "JUPYTER_PATH": sandbox.kernel_spec(scratch / "jupyter"), "JUPYTER_RUNTIME_DIR": str(scratch / "runtime"),
-           sandbox.SETTINGS: json.dumps(settings)}
-    cmd = [sys.executable, "-m", "nbgrader", "autograde", assignment, f"--student={student}", "--force"]
-    return cmd, env
+def failed(job, reason):
+    """The result of a submission that could not be graded: zero, with the reason."""
+    return {"assignment": job["assignment"], "student": job["student"], "notebooks": {}, "timestamp": None,
+            "verdicts": {}, "problems": [reason], "seconds": None}
 
 
 def run_job(job, scratch):
@@ -165,14 +132,14 @@ def watch(proc, scratch, seconds, memory_bytes):
     its processes together, their number, or the disk the submission writes. Return the reasons."""
     deadline = time.monotonic() + seconds
     while proc.poll() is None:
-        tree = descendants(proc)
+        tree = processes.descendants(proc.pid)
         if time.monotonic() > deadline:
             reason = f"killed after {seconds} s"
         elif len(tree) > LIMITS["processes"]:
             reason = f"stopped: more than {LIMITS['processes']} processes"
         elif disk_usage(scratch) > LIMITS["disk_bytes"]:
             reason = f"stopped: more than {LIMITS['disk_bytes'] // 2**20} MiB written"
-        elif sum(rss(p) for p in tree) > memory_bytes:
+        elif sum(processes.rss(p) for p in tree) > memory_bytes:
             reason = "stopped: the memory cap was reached"
         else:
             time.sleep(0.25)
@@ -183,22 +150,8 @@ def watch(proc, scratch, seconds, memory_bytes):
     return []
 
 
-def descendants(proc):
-    try:
-        return psutil.Process(proc.pid).children(recursive=True)
-    except psutil.Error:
-        return []
-
-
-def rss(process):
-    try:
-        return process.memory_info().rss
-    except psutil.Error:
-        return 0
-
-
 def kill_tree(proc):
-    for process in [*descendants(proc)]:
+    for process in processes.descendants(proc.pid):
         try:
             process.kill()
         except psutil.Error:

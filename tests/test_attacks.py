@@ -93,6 +93,12 @@ async def run_cell_async(self, *args, **kwargs):
 InteractiveShell.run_cell_async = run_cell_async
 InteractiveShell.showtraceback = lambda self, *args, **kwargs: None""",
 }
+# Spy on the hidden tests as they run (an IPython hook sees every cell's source) and print them, so
+# that they reach the feedback. The grader scrubs them from every output.
+LEAK = """def show(info):
+    print(info.raw_cell)
+
+get_ipython().events.register("pre_run_cell", show)"""
 # Attacks on the machine: the sandbox's limits stop them and the author gets zero with the reason.
 FLOODS = {
     "fork_bomb": ("import os, time\nfor _ in range(400):\n    if os.fork() == 0:\n        time.sleep(30)\n"
@@ -114,6 +120,7 @@ def attacked(tmp_path_factory):
     submit(course_dir, "good", {"tiny.ipynb": edit(base).encode()})
     for student, attack in ATTACKS.items():
         submit(course_dir, student, {"tiny.ipynb": edit(base, {0: ORACLE}, insert=(0, attack)).encode()})
+    submit(course_dir, "leak", {"tiny.ipynb": edit(base, insert=(0, LEAK)).encode()})
     untouched = (course_dir / "release" / "tiny" / "tiny.ipynb").read_text()
     for student, forgery in FORGERIES.items():
         submit(course_dir, student, {"tiny.ipynb": edit(json.loads(untouched), insert=(0, forgery)).encode()})
@@ -146,6 +153,15 @@ def test_a_flood_is_stopped_and_costs_only_its_author(attacked, student):
     _, rows, _, _ = attacked
     assert rows[student]["score"] == 0, rows[student]
     assert FLOODS[student][1] in rows[student]["problems"], rows[student]
+
+
+def test_hidden_tests_printed_by_the_kernel_are_scrubbed(attacked):
+    course_dir, rows, _, _ = attacked
+    assert rows["leak"]["score"] == 5, rows["leak"]
+    graded = (course_dir / "autograded" / "leak" / "tiny" / "tiny.ipynb").read_text()
+    assert "hidden by the grader" in graded, "the hook printed nothing to scrub"
+    outputs = json.dumps([c.get("outputs", []) for c in json.loads(graded)["cells"]])
+    assert "add with a negative number" not in outputs and "mul by zero" not in outputs
 
 
 def test_the_honest_student_is_graded_as_if_alone(attacked):

@@ -234,21 +234,8 @@ def safely(read, default):
         return default
 
 
-def ctrl_c(proc, run):
-    os.killpg(proc.pid, signal.SIGINT)          # what a terminal does: every process of the command gets it
-
-
-def kill_worker(proc, run):
-    for process in psutil.Process(proc.pid).children():     # the command's own children: its pool workers
-        if "spawn_main" in " ".join(safely(process.cmdline, [])):
-            safely(process.kill, None)
-
-
-@pytest.mark.parametrize("interrupt", [ctrl_c, kill_worker])
-def test_an_interrupted_run_keeps_its_grades_and_a_rerun_finishes(tmp_path, interrupt):
-    """Ctrl-C, or a worker killed, while a submission is grading: the command stops it, starts no
-    other, leaves no process behind, and keeps every grade it had recorded; the next run grades
-    only the others."""
+def start_slow_class(tmp_path):
+    """Three submissions that each log their start and sleep 8 s, graded one at a time by the command."""
     base = tiny_course(tmp_path)
     started = tmp_path / "started.txt"           # each kernel adds a line when it starts grading
     slow = edit(base, insert=(0, f"import time\nwith open({str(started)!r}, 'a') as f:\n"
@@ -256,16 +243,22 @@ def test_an_interrupted_run_keeps_its_grades_and_a_rerun_finishes(tmp_path, inte
     for student in ("s1", "s2", "s3"):
         submit(tmp_path, student, {"tiny.ipynb": slow.encode()})
     command = [sys.executable, "-m", "autograder", "--course", str(tmp_path), "grade", "tiny", "--workers", "1"]
-    run = str(tmp_path)
-    proc = subprocess.Popen(command, env=os.environ | {"GRADING_RUN": run}, start_new_session=True,
+    proc = subprocess.Popen(command, env=os.environ | {"GRADING_RUN": str(tmp_path)}, start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 180
     while not (grading.load_state(tmp_path).get("tiny") and starts(started) == 2) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert starts(started) == 2, "the first grade was not recorded and the second did not start in 3 minutes"
-    interrupt(proc, run)
+    return proc, started
+
+
+def test_ctrl_c_keeps_the_grades_and_a_rerun_finishes(tmp_path):
+    """Ctrl-C while a submission is grading: the command stops it, starts no other, leaves no
+    process behind, and keeps every grade it had recorded; the next run grades only the others."""
+    proc, started = start_slow_class(tmp_path)
+    os.killpg(proc.pid, signal.SIGINT)          # what a terminal does: every process of the command gets it
     proc.wait(timeout=60)
-    _, alive = psutil.wait_procs(processes_of(run), timeout=3)
+    _, alive = psutil.wait_procs(processes_of(str(tmp_path)), timeout=3)
     assert not alive, f"still running after the interruption: {alive}"
     assert starts(started) == 2, "a submission started grading after the interruption"
 
@@ -275,6 +268,20 @@ def test_an_interrupted_run_keeps_its_grades_and_a_rerun_finishes(tmp_path, inte
     rows = grading.grade(tmp_path, "tiny", workers=2, budget_s=60, log=messages.append)
     assert "2 to grade" in messages[0], messages[0]
     assert [r["score"] for r in rows] == [5, 5, 5], rows
+
+
+def test_a_killed_grading_process_is_replaced(tmp_path):
+    """The process grading s2 is killed: its kernel goes with it, s2 is graded again in a new
+    process, and the class finishes with nothing left running."""
+    proc, started = start_slow_class(tmp_path)
+    for process in psutil.Process(proc.pid).children(recursive=True):
+        if "spawn_main" in " ".join(safely(process.cmdline, [])):
+            safely(process.kill, None)
+    assert proc.wait(timeout=120) == 0
+    _, alive = psutil.wait_procs(processes_of(str(tmp_path)), timeout=3)
+    assert not alive, f"still running after the run: {alive}"
+    assert starts(started) == 4, "s2 should have started twice, s1 and s3 once"
+    assert [course.scores(tmp_path, "tiny", s)["auto"] for s in ("s1", "s2", "s3")] == [5, 5, 5]
 
 
 def starts(path):

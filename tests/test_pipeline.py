@@ -2,37 +2,17 @@
 
 (The source notebooks themselves run under nbval: pytest collects source/ with --nbval-lax.)
 """
-import re
 import subprocess
 import sys
 
 import nbformat
 import pytest
 
-from autograder import course
+from autograder import course, observe, redact, verdicts
 from conftest import ASSIGNMENTS, ROOT
-
-HIDDEN = re.compile(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", re.S)
-SOLUTION = re.compile(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION", re.S)
-
 
 def release_notebooks(assignment):
     return course.notebooks(ROOT / "release" / assignment)
-
-
-def secret_lines(assignment):
-    """Lines of solution code and hidden tests that a student must never see.
-
-    Lines that also stand outside those blocks (a shared import, a `for` header) are not secret.
-    """
-    secret, public = set(), set()
-    for path in course.notebooks(ROOT / "source" / assignment):
-        for cell in nbformat.read(path, as_version=4).cells:
-            for block in SOLUTION.findall(cell.source) + HIDDEN.findall(cell.source):
-                secret |= {line.strip() for line in block.splitlines() if len(line.strip()) > 12}
-            rest = HIDDEN.sub("", SOLUTION.sub("", cell.source))
-            public |= {line.strip() for line in rest.splitlines()}
-    return secret - public
 
 
 def test_there_are_assignments():
@@ -52,7 +32,7 @@ def test_release_is_what_nbgrader_generates_today(graded_course, assignment):
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_release_hides_solutions_and_hidden_tests(assignment):
-    secrets = secret_lines(assignment)
+    secrets = redact.secret_lines(ROOT / "source" / assignment)
     assert secrets, "the source notebook has no solution or hidden test to hide"
     for path in release_notebooks(assignment):
         text = path.read_text()
@@ -95,3 +75,16 @@ def test_the_demo_writes_the_grade_table(graded_course):
     rows = list(csv.DictReader(open(graded_course / "grades.csv")))
     graded = {(r["assignment"], r["student"]) for r in rows}
     assert graded == {(a, s) for a in ASSIGNMENTS for s in course.SAMPLE_STUDENTS}
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_every_test_cell_is_checked_outside_the_kernel(assignment):
+    """expected.json is as new as the notebook, and every test cell has checks the grader runs
+    itself (hidden observations, or a model verdict): none is scored on the kernel's word alone."""
+    expected = observe.current(ROOT / "source" / assignment)
+    assert expected, f"source/{assignment}/expected.json is stale: run `python -m autograder expect {assignment}`"
+    outside = set(expected["cells"]) | set(verdicts.VERDICTS.get(assignment, ([], None))[0])
+    for path in course.notebooks(ROOT / "source" / assignment):
+        tests = {c.metadata.nbgrader["grade_id"] for c in nbformat.read(path, as_version=4).cells
+                 if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("grade")}
+        assert tests and tests <= outside, f"test cells without a check outside the kernel: {sorted(tests - outside)}"
