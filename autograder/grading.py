@@ -107,7 +107,7 @@ def record(course_dir, result, secrets=()):
     course.nbgrader(course_dir, "autograde", assignment, f"--student={student}", "--force", "--no-execute",
                     f"--CourseDirectory.submitted_directory={course_dir / '.grading'}")
     shutil.rmtree(staging, ignore_errors=True)
-    apply_verdicts(course_dir, assignment, student, result["verdicts"], result["notebooks"])
+    return apply_verdicts(course_dir, assignment, student, result["verdicts"], result["notebooks"])
 
 
 def record_zero(course_dir, assignment, student):
@@ -123,20 +123,22 @@ def record_zero(course_dir, assignment, student):
 
 
 def apply_verdicts(course_dir, assignment, student, verdicts, notebooks):
-    """A test cell keeps its points only if the grader's own verdict agrees. The reason goes into
-    the comment of the answer cell above the test, which the feedback and Formgrader show."""
+    """A test cell keeps its points only if the grader's own verdict agrees. Where they disagree, the
+    reason goes into the comment of the answer cell above the test, which the feedback and
+    Formgrader show; return {cell: reason} for those cells."""
     failed = {cell: reason for cell, reason in verdicts.items() if reason}
-    if not failed:
-        return
+    overruled = {}
     with course.gradebook(course_dir) as gb:
         for nb in gb.find_submission(assignment, student).notebooks:
             for grade in nb.grades:
-                if grade.name in failed:
+                if grade.name in failed and grade.auto_score:
                     grade.auto_score = 0.0
-            for answer, reasons in answer_cells(notebooks.get(f"{nb.name}.ipynb"), failed).items():
+                    overruled[grade.name] = failed[grade.name]
+            for answer, reasons in answer_cells(notebooks.get(f"{nb.name}.ipynb"), overruled).items():
                 comment = gb.find_comment(answer, nb.name, assignment, student)
                 comment.auto_comment = "\n\n".join(filter(None, [comment.auto_comment, *reasons]))
         gb.db.commit()
+    return overruled
 
 
 def answer_cells(notebook_bytes, failed):
@@ -164,10 +166,10 @@ def executor(workers, scheduler):
     return concurrent.futures.ThreadPoolExecutor(workers)
 
 
-def start(pool, job):
+def start(pool, job, stopping):
     if hasattr(pool, "gather"):     # Dask replaces a dead worker and retries its task (then KilledWorker)
         return pool.submit(worker.grade_submission, job, pure=False)
-    return pool.submit(isolated, job)
+    return pool.submit(isolated, job, stopping)
 
 
 def completed(pool, futures):
@@ -178,14 +180,12 @@ def completed(pool, futures):
     return concurrent.futures.as_completed(futures)
 
 
-STOPPING = threading.Event()       # set by Ctrl-C: no new grading process starts
-
-
-def isolated(job, attempts=2):
+def isolated(job, stopping, attempts=2):
     """Grade one submission in a fresh process; if that process dies, once more in another. A
-    submission that kills its process every time is recorded with the reason, not retried forever."""
+    submission that kills its process every time is recorded with the reason, not retried forever.
+    Once `stopping` is set (Ctrl-C), no new process starts."""
     for _ in range(attempts):
-        if STOPPING.is_set():
+        if stopping.is_set():
             raise KeyboardInterrupt("grading was interrupted")
         with concurrent.futures.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
             try:
@@ -220,8 +220,8 @@ def run(course_dir, assignment, todo, hashes, state, workers, budget_s, memory_g
     jobs = make_jobs(course_dir, assignment, todo, workers, budget_s, memory_gb)
     secrets = redact.secrets(Path(course_dir) / "source" / assignment, jobs[0]["expected"])
     pool = executor(workers, scheduler)
-    futures = {start(pool, job): job for job in jobs}
-    STOPPING.clear()
+    stopping = threading.Event()
+    futures = {start(pool, job, stopping): job for job in jobs}
     try:
         with tqdm(total=len(futures), desc=f"grading {assignment}", unit="submission") as bar:
             for future in completed(pool, list(futures)):
@@ -234,15 +234,15 @@ def run(course_dir, assignment, todo, hashes, state, workers, budget_s, memory_g
                         bar.update()
                         continue
                     result = worker.failed(futures[future], "its Dask worker died every time it graded it")
-                record(course_dir, result, secrets)
+                overruled = record(course_dir, result, secrets) or {}
                 state[assignment][result["student"]] = {
                     "hash": hashes[result["student"]], "seconds": result["seconds"],
-                    "problems": result["problems"] + [f"{cell}: {why}" for cell, why in result["verdicts"].items() if why]}
+                    "problems": result["problems"] + [f"{cell}: {why}" for cell, why in overruled.items()]}
                 save_state(course_dir, state)
                 bar.set_postfix_str(result["student"])
                 bar.update()
     finally:
-        STOPPING.set()
+        stopping.set()
         for future in futures:
             future.cancel()
         if hasattr(pool, "close"):

@@ -91,6 +91,36 @@ def grade_submission(job):
         shutil.rmtree(scratch, ignore_errors=True)
 
 
+SANDBOX_CONFIG = """
+# Added by the grading worker: the kernel runs in the sandbox and talks over Unix sockets.
+c.KernelManager.transport = "ipc"
+c.KernelManager.ip = {sockets!r}
+"""
+LIMITS = {"processes": 256, "disk_bytes": 512 * 2**20, "tmp_bytes": 512 * 2**20}
+
+
+def prepare(job, scratch):
+    """Write the scratch course; return nbgrader's command and environment."""
+    assignment, student = job["assignment"], job["student"]
+    (scratch / "gradebook.db").write_bytes(job["gradebook"])
+    (scratch / "nbgrader_config.py").write_text(
+        job["config"] + BUDGET_CONFIG.format(budget=job["budget_s"], cell_timeout=job["budget_s"])
+        + SANDBOX_CONFIG.format(sockets=str(scratch / "runtime" / "kernel")))
+    write_tree(scratch / "submitted" / student / assignment, job["files"])
+    for folder in ("exports", "runtime", "jupyter"):
+        (scratch / folder).mkdir()
+    threads = str(job["threads"])
+    kernel_env = {verdicts.EXPORT_DIR: str(scratch / "exports"), "OMP_NUM_THREADS": threads,
+                  "MKL_NUM_THREADS": threads, "NBGRADER_EXECUTION": "autograde", data.ENV_VAR: str(data.mnist_root())}
+    settings = {"env": kernel_env, "writable": [str(scratch / "exports"), str(scratch / "runtime")],
+                "tmp_bytes": LIMITS["tmp_bytes"]}
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+           "JUPYTER_PATH": sandbox.kernel_spec(scratch / "jupyter"), "JUPYTER_RUNTIME_DIR": str(scratch / "runtime"),
+           sandbox.SETTINGS: json.dumps(settings)}
+    cmd = [sys.executable, "-m", "nbgrader", "autograde", assignment, f"--student={student}", "--force"]
+    return cmd, env
+
+
 def failed(job, reason):
     """The result of a submission that could not be graded: zero, with the reason."""
     return {"assignment": job["assignment"], "student": job["student"], "notebooks": {}, "timestamp": None,

@@ -11,7 +11,10 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
+import threading
 import time
+from pathlib import Path
 
 import nbformat
 import psutil
@@ -234,36 +237,57 @@ def safely(read, default):
         return default
 
 
+class Starts(threading.Thread):
+    """Counts the times grading started for the given students, by the scratch folders the workers
+    make (a sandboxed kernel cannot tell anyone outside that it started)."""
+
+    def __init__(self, students):
+        super().__init__(daemon=True)
+        self.students, self.seen, self.running = students, set(), True
+
+    def run(self):
+        while self.running:
+            for student in self.students:
+                self.seen |= set(Path(tempfile.gettempdir()).glob(f"grade-*/submitted/{student}"))
+            time.sleep(0.1)
+
+    def __len__(self):
+        return len(self.seen)
+
+
 def start_slow_class(tmp_path):
-    """Three submissions that each log their start and sleep 8 s, graded one at a time by the command."""
+    """Three submissions that sleep 8 s each, graded one at a time by the command; returns once the
+    first is recorded and the second has started."""
     base = tiny_course(tmp_path)
-    started = tmp_path / "started.txt"           # each kernel adds a line when it starts grading
-    slow = edit(base, insert=(0, f"import time\nwith open({str(started)!r}, 'a') as f:\n"
-                                 "    f.write('started\\n')\ntime.sleep(8)"))
-    for student in ("s1", "s2", "s3"):
-        submit(tmp_path, student, {"tiny.ipynb": slow.encode()})
+    students = [f"{tmp_path.name}-s{i}" for i in (1, 2, 3)]
+    for student in students:
+        submit(tmp_path, student, {"tiny.ipynb": edit(base, insert=(0, "import time\ntime.sleep(8)")).encode()})
     command = [sys.executable, "-m", "autograder", "--course", str(tmp_path), "grade", "tiny", "--workers", "1"]
+    starts = Starts(students)
+    starts.start()
     proc = subprocess.Popen(command, env=os.environ | {"GRADING_RUN": str(tmp_path)}, start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 180
-    while not (grading.load_state(tmp_path).get("tiny") and starts(started) == 2) and time.monotonic() < deadline:
+    while not (grading.load_state(tmp_path).get("tiny") and len(starts) == 2) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert starts(started) == 2, "the first grade was not recorded and the second did not start in 3 minutes"
-    return proc, started
+    assert len(starts) == 2, "the first grade was not recorded and the second did not start in 3 minutes"
+    return proc, starts, students
 
 
 def test_ctrl_c_keeps_the_grades_and_a_rerun_finishes(tmp_path):
     """Ctrl-C while a submission is grading: the command stops it, starts no other, leaves no
     process behind, and keeps every grade it had recorded; the next run grades only the others."""
-    proc, started = start_slow_class(tmp_path)
+    proc, starts, students = start_slow_class(tmp_path)
     os.killpg(proc.pid, signal.SIGINT)          # what a terminal does: every process of the command gets it
     proc.wait(timeout=60)
     _, alive = psutil.wait_procs(processes_of(str(tmp_path)), timeout=3)
     assert not alive, f"still running after the interruption: {alive}"
-    assert starts(started) == 2, "a submission started grading after the interruption"
+    time.sleep(1)
+    starts.running = False
+    assert len(starts) == 2, "a submission started grading after the interruption"
 
-    assert set(grading.load_state(tmp_path)["tiny"]) == {"s1"}
-    assert course.scores(tmp_path, "tiny", "s1")["auto"] == 5
+    assert set(grading.load_state(tmp_path)["tiny"]) == {students[0]}
+    assert course.scores(tmp_path, "tiny", students[0])["auto"] == 5
     messages = []
     rows = grading.grade(tmp_path, "tiny", workers=2, budget_s=60, log=messages.append)
     assert "2 to grade" in messages[0], messages[0]
@@ -273,16 +297,13 @@ def test_ctrl_c_keeps_the_grades_and_a_rerun_finishes(tmp_path):
 def test_a_killed_grading_process_is_replaced(tmp_path):
     """The process grading s2 is killed: its kernel goes with it, s2 is graded again in a new
     process, and the class finishes with nothing left running."""
-    proc, started = start_slow_class(tmp_path)
+    proc, starts, students = start_slow_class(tmp_path)
     for process in psutil.Process(proc.pid).children(recursive=True):
         if "spawn_main" in " ".join(safely(process.cmdline, [])):
             safely(process.kill, None)
     assert proc.wait(timeout=120) == 0
     _, alive = psutil.wait_procs(processes_of(str(tmp_path)), timeout=3)
     assert not alive, f"still running after the run: {alive}"
-    assert starts(started) == 4, "s2 should have started twice, s1 and s3 once"
-    assert [course.scores(tmp_path, "tiny", s)["auto"] for s in ("s1", "s2", "s3")] == [5, 5, 5]
-
-
-def starts(path):
-    return len(path.read_text().splitlines()) if path.exists() else 0
+    starts.running = False
+    assert len(starts) == 4, "s2 should have started twice, s1 and s3 once"
+    assert [course.scores(tmp_path, "tiny", s)["auto"] for s in students] == [5, 5, 5]
