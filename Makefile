@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: course test release setup clean
+.PHONY: course test release setup sandbox clean
 
 course: setup  ## set up everything, release every assignment, autograde the sample submissions
 	$(BIN)/python -m autograder demo
@@ -15,8 +15,13 @@ test: setup  ## the whole test suite: pipeline, data, grading, and every noteboo
 release: setup  ## regenerate release/ from source/ after editing an instructor notebook
 	$(BIN)/python -m autograder release
 
-setup: $(VENV)/.installed
+setup: $(VENV)/.installed sandbox
 	$(BIN)/python -m autograder data
+
+sandbox:  ## bubblewrap, the sandbox class grading runs students' kernels in: installed with apt where we may
+	@command -v bwrap >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  apt-get update -qq && apt-get install -y -qq bubblewrap >/dev/null; } || \
+	  echo "Class grading needs bubblewrap: sudo apt-get install bubblewrap (Debian/Ubuntu), sudo dnf install bubblewrap (Fedora)"
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
