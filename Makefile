@@ -12,8 +12,9 @@ course: setup  ## set up everything, release every assignment, autograde the sam
 test: setup  ## the whole test suite: pipeline, data, grading, and every notebook under nbval
 	$(BIN)/python -m pytest
 
-release: setup  ## regenerate release/ from source/ after editing an instructor notebook
+release: setup  ## after editing an instructor notebook: regenerate release/, re-run the changed solutions (expected.json)
 	$(BIN)/python -m autograder release
+	$(BIN)/python -m autograder expect
 
 setup: $(VENV)/.installed sandbox
 	$(BIN)/python -m autograder data
