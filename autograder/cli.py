@@ -2,7 +2,7 @@
 import argparse
 from pathlib import Path
 
-from autograder import course, data, grading, notebooks
+from autograder import course, data, demo, grading, notebooks
 
 
 def main(argv=None):
@@ -16,8 +16,8 @@ def main(argv=None):
     exp_ = sub.add_parser("expect", help="run the solutions once; write each source/<assignment>/expected.json")
     exp_.add_argument("assignments", nargs="*", help="default: every assignment whose expected.json is stale")
     sub.add_parser("demo", help="release everything, autograde the sample submissions, print grades")
-    grd = sub.add_parser("grade", help="grade every submission of an assignment, in parallel")
-    grd.add_argument("assignment")
+    grd = sub.add_parser("grade", help="grade every new submission of the assignments, in parallel")
+    grd.add_argument("assignments", nargs="+")
     grd.add_argument("--workers", type=int, help="submissions at a time (default: one per core)")
     grd.add_argument("--regrade", action="store_true", help="grade unchanged submissions again")
     grd.add_argument("--budget", type=int, default=900, help="wall-clock seconds per submission")
@@ -40,18 +40,18 @@ def main(argv=None):
             course.release(args.course, name)
             print(f"released {name}")
     elif args.command == "expect":
-        for name in args.assignments or course.stale_expectations(args.course):
+        for name in args.assignments or notebooks.stale(args.course):
             notebooks.expect(args.course / "source" / name)
             print(f"expected.json written for {name}")
     elif args.command == "demo":
         data.mnist_root()
-        course.run_demo(args.course)
+        demo.run(args.course)
     elif args.command == "grade":
         data.mnist_root()
-        grading.grade(args.course, args.assignment, args.workers, args.regrade, args.budget,
+        grading.grade(args.course, args.assignments, args.workers, args.regrade, args.budget,
                       args.memory_gb, args.scheduler)
     elif args.command == "feedback":
-        course.nbgrader(args.course, "generate_feedback", args.assignment, "--force")
+        course.feedback(args.course, args.assignment)
         print(f"feedback written to {args.course / 'feedback'}")
     elif args.command == "export":
         path = args.output or args.course / f"grades-{args.assignment}.csv"

@@ -11,8 +11,7 @@ from torch.overrides import TorchFunctionMode
 
 from autograder import evaluate
 from autograder.evaluate import test_set
-PARAM_SHAPES = sorted([(32, 1, 3, 3), (32,), (64, 32, 3, 3), (64,), (128, 3136), (128,), (10, 128), (10,)])
-TOTAL_PARAMS = 421_642
+from autograder.spec import CNN_PARAM_SHAPES as PARAM_SHAPES, CNN_PARAMS as TOTAL_PARAMS
 
 
 class Recorder(TorchFunctionMode):

@@ -7,6 +7,9 @@ each finished submission it runs `nbgrader autograde --no-execute` on the execut
 the verdicts that were computed outside the student's kernel.
 """
 import concurrent.futures
+import contextlib
+import fcntl
+import functools
 import hashlib
 import json
 import multiprocessing
@@ -17,10 +20,14 @@ import threading
 import time
 from pathlib import Path
 
+import nbformat
 import psutil
+from nbgrader.api import Gradebook, MissingEntry
+from nbgrader.coursedir import CourseDirectory
 from tqdm.auto import tqdm
 
 from autograder import course, observe, redact, sandbox, worker
+from autograder.export import cell_scores, write
 
 STATE = "grading_state.json"
 
@@ -46,6 +53,37 @@ def digest(folder):
     return h.hexdigest()
 
 
+def tests_digest(course_dir, assignment, expected):
+    """What a grade depends on besides the submission: the assignment's test and locked cells
+    (source and points) and the expected values. A change to either regrades the class."""
+    h = hashlib.sha256(json.dumps(expected["cells"], sort_keys=True).encode())
+    for path in course.notebooks(Path(course_dir) / "source" / assignment):
+        for cell in nbformat.read(path, as_version=4).cells:
+            meta = cell.metadata.get("nbgrader", {})
+            if meta.get("grade") or meta.get("locked"):
+                h.update(json.dumps([path.name, meta.get("grade_id"), meta.get("points"), cell.source]).encode())
+    return h.hexdigest()
+
+
+@contextlib.contextmanager
+def exclusive(course_dir):
+    """One `grade` at a time per course (they share the gradebook and the state file): a second
+    one refuses, naming the process that holds the course."""
+    folder = Path(course_dir) / ".grading"
+    folder.mkdir(exist_ok=True)
+    with open(folder / "lock", "a+") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.seek(0)
+            raise SystemExit(f"another `grade` (process {lock.read().strip() or '?'}) is grading this course: "
+                             "wait for it to finish, then run this one again") from None
+        lock.truncate(0)
+        lock.write(str(os.getpid()))
+        lock.flush()
+        yield
+
+
 def load_state(course_dir):
     path = Path(course_dir) / STATE
     return json.loads(path.read_text()) if path.exists() else {}
@@ -60,12 +98,45 @@ def save_state(course_dir, state):
 
 
 def template_gradebook(course_dir, assignment):
-    """A fresh SQLite gradebook holding only the assignment's cells, for workers to sanitize against."""
+    """A fresh SQLite gradebook holding only the assignment's cells, for workers to sanitize against
+    (never the course's own database, whatever nbgrader_config.py names)."""
     with tempfile.TemporaryDirectory() as tmp:
         shutil.copytree(Path(course_dir) / "source" / assignment, Path(tmp) / "source" / assignment)
         shutil.copy(Path(course_dir) / "nbgrader_config.py", tmp)
-        course.nbgrader(tmp, "generate_assignment", assignment, "--force")
+        nbgrader = course.api(tmp, CourseDirectory={"db_url": f"sqlite:///{tmp}/gradebook.db"})
+        course.succeeded(nbgrader.generate_assignment(assignment, force=True), f"generate_assignment {assignment}")
         return (Path(tmp) / "gradebook.db").read_bytes()
+
+
+def cells(db_url, assignment):
+    """{(notebook, cell): (points, source checksum)} of an assignment as a gradebook holds it."""
+    with Gradebook(db_url) as gb:
+        found = {}
+        for nb in gb.find_assignment(assignment).notebooks:
+            for cell in nb.source_cells:
+                found[nb.name, cell.name] = (None, cell.checksum)
+            for cell in nb.grade_cells:
+                found[nb.name, cell.name] = (cell.max_score, found.get((nb.name, cell.name), (0, None))[1])
+        return found
+
+
+def check_released(course_dir, assignment, template):
+    """Refuse to grade when source/ no longer matches what was released into the gradebook: the
+    students' notebooks and the tests they are graded by would differ."""
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "gradebook.db").write_bytes(template)
+        today = cells(f"sqlite:///{tmp}/gradebook.db", assignment)
+    try:
+        released = cells(course.db_url(course_dir), assignment)
+    except MissingEntry:
+        raise SystemExit(f"{assignment} is not in the gradebook: release it first "
+                         f"(`python -m autograder release {assignment}`)") from None
+    changed = sorted(f"{nb}/{cell}" for nb, cell in today.keys() | released.keys()
+                     if today.get((nb, cell)) != released.get((nb, cell)))
+    if changed:
+        raise SystemExit(f"source/{assignment} changed since it was released, in {', '.join(changed[:8])}: "
+                         f"release it again (`make release`, which also re-runs the solution; tell the students) "
+                         "or put source/ back as released")
 
 
 def expectations(course_dir, assignment):
@@ -77,10 +148,17 @@ def expectations(course_dir, assignment):
     return expected
 
 
-def make_jobs(course_dir, assignment, students, workers, budget_s, memory_gb):
-    template = template_gradebook(course_dir, assignment)
-    expectation = expectations(course_dir, assignment)
-    config = (Path(course_dir) / "nbgrader_config.py").read_text()
+def worker_config(course_dir):
+    """The course's nbgrader settings as a config file for a worker, without the course's location
+    or its database (a worker grades in its own scratch course)."""
+    settings = json.loads(json.dumps(course.config(course_dir)))
+    settings["CourseDirectory"] = {key: value for key, value in settings["CourseDirectory"].items()
+                                   if key not in ("root", "db_url")}
+    return f"from traitlets.config import Config\nc.merge(Config({settings!r}))\n"
+
+
+def make_jobs(course_dir, assignment, students, template, expectation, workers, budget_s, memory_gb):
+    config = worker_config(course_dir)
     threads = max(1, (os.cpu_count() or 1) // workers)
     folders = submissions(course_dir, assignment)
     expected = [p.name for p in course.notebooks(Path(course_dir) / "source" / assignment)]
@@ -94,7 +172,9 @@ def record(course_dir, result, secrets=()):
     (this process is its only writer)."""
     course_dir = Path(course_dir)
     assignment, student = result["assignment"], result["student"]
+    forget(course_dir, student, assignment, "feedback_directory")
     if not result["notebooks"]:
+        forget(course_dir, student, assignment, "autograded_directory")
         record_zero(course_dir, assignment, student)
         return
     staging = course_dir / ".grading" / student / assignment
@@ -104,10 +184,18 @@ def record(course_dir, result, secrets=()):
         (staging / name).write_bytes(redact.notebook(data, secrets))
     if result.get("timestamp"):
         (staging / "timestamp.txt").write_bytes(result["timestamp"])
-    course.nbgrader(course_dir, "autograde", assignment, f"--student={student}", "--force", "--no-execute",
-                    f"--CourseDirectory.submitted_directory={course_dir / '.grading'}")
+    nbgrader = course.api(course_dir, CourseDirectory={"submitted_directory": str(course_dir / ".grading")},
+                          Execute={"enabled": False}, ClearOutput={"enabled": False})     # --no-execute
+    course.succeeded(nbgrader.autograde(assignment, student), f"autograde {assignment} {student}")
     shutil.rmtree(staging, ignore_errors=True)
     return apply_verdicts(course_dir, assignment, student, result["verdicts"], result["notebooks"])
+
+
+def forget(course_dir, student, assignment, *steps):
+    """Remove what an earlier grading of this submission left in these nbgrader folders."""
+    folders = CourseDirectory(config=course.config(course_dir))
+    for step in steps:
+        shutil.rmtree(folders.format_path(getattr(folders, step), student, assignment), ignore_errors=True)
 
 
 def record_zero(course_dir, assignment, student):
@@ -157,27 +245,26 @@ def answer_cells(notebook_bytes, failed):
     return found
 
 
-def executor(workers, scheduler):
-    """A Dask client for a scheduler address, else threads that each grade in a process of their own."""
+@contextlib.contextmanager
+def executor(workers, scheduler, stopping):
+    """A standard executor and the task it runs per submission. On a Dask cluster: the cluster's
+    executor, whose worker processes Dask replaces when they die (then KilledWorker). Locally:
+    threads that each grade in a fresh process of their own."""
     if scheduler:
         from distributed import Client
 
-        return Client(scheduler)
-    return concurrent.futures.ThreadPoolExecutor(workers)
-
-
-def start(pool, job, stopping):
-    if hasattr(pool, "gather"):     # Dask replaces a dead worker and retries its task (then KilledWorker)
-        return pool.submit(worker.grade_submission, job, pure=False)
-    return pool.submit(isolated, job, stopping)
-
-
-def completed(pool, futures):
-    if hasattr(pool, "gather"):          # a Dask client
-        from distributed import as_completed
-
-        return as_completed(futures)
-    return concurrent.futures.as_completed(futures)
+        with Client(scheduler) as client:
+            pool = client.get_executor(pure=False)
+            try:
+                yield pool, worker.grade_submission
+            finally:
+                pool.shutdown(wait=False)
+        return
+    pool = concurrent.futures.ThreadPoolExecutor(workers)
+    try:
+        yield pool, functools.partial(isolated, stopping=stopping)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def isolated(job, stopping, attempts=2):
@@ -195,97 +282,105 @@ def isolated(job, stopping, attempts=2):
     return worker.failed(job, f"its grading process died {attempts} times")
 
 
-def grade(course_dir, assignment, workers=None, regrade=False, budget_s=900, memory_gb=6.0,
+def grade(course_dir, assignments, workers=None, regrade=False, budget_s=900, memory_gb=6.0,
           scheduler=None, log=print):
-    """Grade every new or changed submission of `assignment`; return the summary rows."""
+    """Grade every new or changed submission of the assignments (a name or a list) in one pool of
+    workers, so that a long submission of one assignment never leaves a core idle; return the
+    summary rows."""
     course_dir = Path(course_dir)
+    names = [assignments] if isinstance(assignments, str) else list(assignments)
     if sandbox.available():
         raise SystemExit(sandbox.available())
     workers = workers or default_workers()
-    state = load_state(course_dir)
-    done = state.setdefault(assignment, {})
-    folders = submissions(course_dir, assignment)
-    hashes = {s: digest(f) for s, f in folders.items()}
-    todo = [s for s in folders if regrade or done.get(s, {}).get("hash") != hashes[s]]
-    log(f"{assignment}: {len(folders)} submissions, {len(todo)} to grade "
-        f"({workers} at a time{', on ' + scheduler if scheduler else ''})")
-    if todo:
-        run(course_dir, assignment, todo, hashes, state, workers, budget_s, memory_gb, scheduler)
-    rows = summary(course_dir, assignment, folders, done)
+    with exclusive(course_dir):
+        state, keys, jobs = load_state(course_dir), {}, []
+        for name in names:
+            keys[name], todo, template, expected = pending(course_dir, name, state, regrade)
+            log(f"{name}: {len(keys[name])} submissions, {len(todo)} to grade "
+                f"({workers} at a time{', on ' + scheduler if scheduler else ''})")
+            jobs += make_jobs(course_dir, name, todo, template, expected, workers, budget_s, memory_gb)
+        if jobs:
+            run(course_dir, jobs, keys, state, workers, scheduler)
+        rows = [row for name in names for row in summary(course_dir, name, keys[name], state[name])]
     log(format_summary(rows))
     return rows
 
 
-def run(course_dir, assignment, todo, hashes, state, workers, budget_s, memory_gb, scheduler):
-    jobs = make_jobs(course_dir, assignment, todo, workers, budget_s, memory_gb)
-    secrets = redact.secrets(Path(course_dir) / "source" / assignment, jobs[0]["expected"])
-    pool = executor(workers, scheduler)
+def pending(course_dir, assignment, state, regrade):
+    """Check that the assignment can be graded; return each submission's state key (the submission
+    and the assignment's tests), the students to grade, the workers' gradebook and the expected values."""
+    template = template_gradebook(course_dir, assignment)
+    check_released(course_dir, assignment, template)
+    expected = expectations(course_dir, assignment)
+    tests = tests_digest(course_dir, assignment, expected)
+    keys = {s: f"{digest(f)} {tests}" for s, f in submissions(course_dir, assignment).items()}
+    done = state.setdefault(assignment, {})
+    todo = [s for s in keys if regrade or done.get(s, {}).get("hash") != keys[s]]
+    return keys, todo, template, expected
+
+
+def run(course_dir, jobs, keys, state, workers, scheduler):
+    secrets = {job["assignment"]: redact.secrets(Path(course_dir) / "source" / job["assignment"], job["expected"])
+               for job in jobs}
     stopping = threading.Event()
-    futures = {start(pool, job, stopping): job for job in jobs}
-    try:
-        with tqdm(total=len(futures), desc=f"grading {assignment}", unit="submission") as bar:
-            for future in completed(pool, list(futures)):
-                try:
-                    result = future.result()
-                except Exception as error:  # noqa: BLE001 - a failure must not stop the class
-                    if type(error).__name__ != "KilledWorker":
-                        bar.write(f"grading {futures[future]['student']} failed ({type(error).__name__}: {error}); "
-                                  "it stays ungraded and is retried on the next run")
-                        bar.update()
-                        continue
-                    result = worker.failed(futures[future], "its Dask worker died every time it graded it")
-                overruled = record(course_dir, result, secrets) or {}
-                state[assignment][result["student"]] = {
-                    "hash": hashes[result["student"]], "seconds": result["seconds"],
-                    "problems": result["problems"] + [f"{cell}: {why}" for cell, why in overruled.items()]}
-                save_state(course_dir, state)
-                bar.set_postfix_str(result["student"])
-                bar.update()
-    finally:
-        stopping.set()
-        for future in futures:
-            future.cancel()
-        if hasattr(pool, "close"):
-            pool.close()
-        else:
-            pool.shutdown(wait=True, cancel_futures=True)
+    with executor(workers, scheduler, stopping) as (pool, task):
+        futures = {pool.submit(task, job): job for job in jobs}
+        try:
+            collect(course_dir, futures, keys, state, secrets)
+        finally:
+            stopping.set()
+            for future in futures:
+                future.cancel()
 
 
-def summary(course_dir, assignment, folders, done):
+def collect(course_dir, futures, keys, state, secrets):
+    """Record each submission as soon as it is graded; one that could not be graded stays for the next run."""
+    with tqdm(total=len(futures), desc="grading", unit="submission") as bar:
+        for future in concurrent.futures.as_completed(futures):
+            try:
+                result = future.result()
+            except Exception as error:  # noqa: BLE001 - a failure must not stop the class
+                if type(error).__name__ != "KilledWorker":
+                    bar.write(f"grading {futures[future]['student']} failed ({type(error).__name__}: {error}); "
+                              "it stays ungraded and is retried on the next run")
+                    bar.update()
+                    continue
+                result = worker.failed(futures[future], "its Dask worker died every time it graded it")
+            assignment, student = result["assignment"], result["student"]
+            overruled = record(course_dir, result, secrets[assignment]) or {}
+            state[assignment][student] = {
+                "hash": keys[assignment][student], "seconds": result["seconds"],
+                "problems": result["problems"] + [f"{cell}: {why}" for cell, why in overruled.items()]}
+            save_state(course_dir, state)
+            bar.set_postfix_str(f"{assignment} {student}")
+            bar.update()
+
+
+def summary(course_dir, assignment, students, done):
     rows = []
-    for student in folders:
+    for student in students:
         s = course.scores(course_dir, assignment, student)
         info = done.get(student, {})
-        rows.append({"student": student, "score": round(s["auto"], 2) if s else 0.0,
+        rows.append({"assignment": assignment, "student": student, "score": round(s["auto"], 2) if s else 0.0,
                      "max": s["auto_max"] if s else None, "seconds": info.get("seconds"),
                      "problems": "; ".join(info.get("problems", []))})
     return rows
 
 
 def format_summary(rows):
-    lines = [f"{'student':<16} {'score':>6} {'max':>5} {'time':>7}  problems"]
+    lines = [f"{'assignment':<18} {'student':<16} {'score':>6} {'max':>5} {'time':>7}  problems"]
     for r in rows:
         seconds = f"{r['seconds']:.0f} s" if r["seconds"] is not None else "-"
         maximum = f"{r['max']:g}" if r["max"] is not None else "-"
-        lines.append(f"{r['student']:<16} {r['score']:>6g} {maximum:>5} {seconds:>7}  {r['problems'][:120]}")
+        lines.append(f"{r['assignment']:<18} {r['student']:<16} {r['score']:>6g} {maximum:>5} {seconds:>7}  "
+                     f"{r['problems'][:120]}")
     return "\n".join(lines)
 
 
 def export(course_dir, assignment, path):
-    """CSV: one row per student, one column per autograded test cell, then the totals."""
-    rows = []
+    """grades CSV of one assignment (autograder/export.py): one row per student, a column per test cell."""
     with course.gradebook(course_dir) as gb:
-        for submission in gb.assignment_submissions(assignment):
-            grades = [g for nb in submission.notebooks for g in nb.grades]
-            row = {"student": submission.student.id}
-            row |= {g.name: g.score for g in grades if g.cell.cell_type == "code"}
-            row["autograded"] = sum(g.score for g in grades if g.cell.cell_type == "code")
-            row["autograded_max"] = sum(g.max_score for g in grades if g.cell.cell_type == "code")
-            row["manual"] = sum(g.score for g in grades if g.cell.cell_type != "code")
-            row["total"] = submission.score
-            row["max"] = submission.max_score
-            rows.append(row)
-    rows.sort(key=lambda r: r["student"])
+        rows = cell_scores(gb, [assignment])
     if rows:
-        course.write_csv(rows, path)
+        write(rows, path)
     return rows

@@ -7,7 +7,7 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
-from autograder import observe
+from autograder import course as course_mod, observe
 
 CHECKED = "nbval-check-output"
 
@@ -36,6 +36,11 @@ def record(path):
             cell.outputs = []
             cell.execution_count = None
     nbformat.write(nb, path)
+
+
+def stale(course):
+    """Assignments whose source/<assignment>/expected.json is missing or older than the notebook."""
+    return [name for name in course_mod.assignments(course) if not observe.current(Path(course) / "source" / name)]
 
 
 def expect(folder):

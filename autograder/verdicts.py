@@ -10,7 +10,7 @@ Patching the grader, torch, or builtins inside the kernel therefore changes noth
 """
 import os
 
-from autograder import cnn, evaluate, graph, observe
+from autograder import cnn, evaluate, graph, observe, spec
 
 EXPORT_DIR = "GRADER_EXPORT_DIR"
 
@@ -27,7 +27,7 @@ def load(folder, name):
     return graph.load(folder, name)
 
 
-def cnn_verdicts(folder, name="model", threshold=0.985):
+def cnn_verdicts(folder, name="model", threshold=spec.CNN_ACCURACY):
     """The checks of 03's model cells, as the cells make them (visible and hidden parts)."""
     def model():
         return load(folder, name)
@@ -58,17 +58,17 @@ def cnn_verdicts(folder, name="model", threshold=0.985):
 
 
 def dense_vs_cnn_verdicts(folder):
-    shift3 = evaluate.shift_transform(3, 3)
+    shifted = evaluate.shift_transform(spec.SHIFT, spec.SHIFT)
 
     def accuracies():
-        d = evaluate.check_accuracy(load(folder, "dense"), 0.965, name="the dense net")
-        c = evaluate.check_accuracy(load(folder, "cnn"), 0.985, name="the CNN")
+        d = evaluate.check_accuracy(load(folder, "dense"), spec.DENSE_ACCURACY, name="the dense net")
+        c = evaluate.check_accuracy(load(folder, "cnn"), spec.CNN_ACCURACY, name="the CNN")
         assert c > d, f"the CNN ({c:.2%}) should beat the dense net ({d:.2%})"
 
     def shift():
-        d = evaluate.accuracy(load(folder, "dense"), transform=shift3)
-        c = evaluate.accuracy(load(folder, "cnn"), transform=shift3)
-        assert c > d, f"at a 3-pixel shift the CNN ({c:.1%}) should beat the dense net ({d:.1%})"
+        d = evaluate.accuracy(load(folder, "dense"), transform=shifted)
+        c = evaluate.accuracy(load(folder, "cnn"), transform=shifted)
+        assert c > d, f"at a {spec.SHIFT}-pixel shift the CNN ({c:.1%}) should beat the dense net ({d:.1%})"
 
     return {"test_accuracies": accuracies, "test_shift_robustness": shift}
 
@@ -76,10 +76,11 @@ def dense_vs_cnn_verdicts(folder):
 def augmentation_verdicts(folder):
     def robust():
         plain, augmented = load(folder, "plain"), load(folder, "augmented")
-        evaluate.check_accuracy(augmented, 0.98, name="the augmented model")
+        evaluate.check_accuracy(augmented, spec.AUGMENTED_ACCURACY, name="the augmented model")
         gap = (evaluate.accuracy(augmented, transform=evaluate.perturb)
                - evaluate.accuracy(plain, transform=evaluate.perturb))
-        assert gap > 0.10, f"augmentation gained {100 * gap:.1f} points on the perturbed set, needed > 10"
+        assert gap > spec.AUGMENTATION_GAIN, (f"augmentation gained {100 * gap:.1f} points on the perturbed set, "
+                                              f"needed > {100 * spec.AUGMENTATION_GAIN:g}")
 
     return {"test_augmented_model": robust}
 

@@ -92,9 +92,14 @@ def grade_submission(job):
 
 
 SANDBOX_CONFIG = """
-# Added by the grading worker: the kernel runs in the sandbox and talks over Unix sockets.
+# Added by the grading worker: the kernel runs in the sandbox and talks over Unix sockets, and
+# nbgrader works in the scratch course, whatever the course's own config names.
 c.KernelManager.transport = "ipc"
 c.KernelManager.ip = {sockets!r}
+c.CourseDirectory.root = {root!r}
+c.CourseDirectory.db_url = {db_url!r}
+c.CourseDirectory.submitted_directory = "submitted"
+c.CourseDirectory.autograded_directory = "autograded"
 """
 LIMITS = {"processes": 256, "disk_bytes": 512 * 2**20, "tmp_bytes": 512 * 2**20}
 
@@ -105,7 +110,8 @@ def prepare(job, scratch):
     (scratch / "gradebook.db").write_bytes(job["gradebook"])
     (scratch / "nbgrader_config.py").write_text(
         job["config"] + BUDGET_CONFIG.format(budget=job["budget_s"], cell_timeout=job["budget_s"])
-        + SANDBOX_CONFIG.format(sockets=str(scratch / "runtime" / "kernel")))
+        + SANDBOX_CONFIG.format(sockets=str(scratch / "runtime" / "kernel"), root=str(scratch),
+                                db_url=f"sqlite:///{scratch / 'gradebook.db'}"))
     write_tree(scratch / "submitted" / student / assignment, job["files"])
     for folder in ("exports", "runtime", "jupyter"):
         (scratch / folder).mkdir()

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder import course as course_mod
+from autograder import course as course_mod, demo
 from autograder.data import mnist_root
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -14,16 +14,18 @@ ASSIGNMENTS = course_mod.assignments(ROOT)
 
 @pytest.fixture(scope="session")
 def graded_course(tmp_path_factory):
-    """A copy of source/ and the nbgrader config on which the demo ran: release, submit, autograde.
+    """A copy of source/ and the nbgrader config on which the demo ran: release, submit, grade.
 
-    The same steps as the README's main command, on the real data, in a scratch directory.
+    The same steps as the README's main command, on the real data, in a scratch directory. This is
+    the one run of the solution notebooks in the suite: test_solutions.py checks their outputs as
+    nbval would, and the pipeline tests check their grades.
     """
     mnist_root()
     course = tmp_path_factory.mktemp("course")
     shutil.copytree(ROOT / "source", course / "source",
                     ignore=shutil.ignore_patterns("*.pt", "*.pt2", ".ipynb_checkpoints"))
     shutil.copy(ROOT / "nbgrader_config.py", course)
-    course_mod.run_demo(course)
+    demo.run(course)
     return course
 
 

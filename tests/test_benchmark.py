@@ -1,7 +1,8 @@
-"""The benchmark command's parts: the per-notebook report, the Markdown table, the grader's speed.
+"""The benchmark command's parts: the per-notebook report and the Markdown table.
 
-The full benchmark executes every notebook once more, so CI does not run it (nbval executes them
-already); `python -m autograder benchmark` does, and its figures are in the README.
+The full benchmark executes every notebook once more and times the machine, so CI does not run it
+(a timing asserted on a shared CI machine fails by chance); `python -m autograder benchmark` does,
+and its figures are in the README.
 """
 import nbformat
 from nbformat.v4 import new_code_cell, new_notebook
@@ -30,14 +31,14 @@ def test_the_markdown_table_lists_every_notebook_and_recipe(tmp_path):
                              "device": "cpu", "accuracies": {"history": 0.9912}}],
               "recipes": {"fast": {"seconds_to_99": 30.5, "training_seconds": 45.0,
                                    "test_acc_per_epoch": [0.985, 0.991]},
-                          "slow": {"seconds_to_99": None, "training_seconds": 90.0,
-                                   "test_acc_per_epoch": [0.98]}}}
+                          "never": {"seconds_to_99": None, "training_seconds": 90.0,
+                                    "test_acc_per_epoch": [0.98]},
+                          "reference": {"seconds_to_99": 61.0, "training_seconds": 70.0,
+                                        "test_acc_per_epoch": [0.98, 0.99]}}}
     table = benchmark.markdown(result, tmp_path)
     assert "| a.ipynb | 12.0 | 900 | cpu | history 99.12 % |" in table
-    assert "| fast | 30.5 | 98.50, 99.10 |" in table
+    assert "| fast | 30.5 | 0.50x | 98.50, 99.10 |" in table
+    assert "| never | not reached in 90.0 | - | 98.00 |" in table
     assert "not reached in 90.0" in table
     assert "1.2 s" in table
 
-
-def test_the_graders_evaluation_of_10000_digits_takes_under_5_seconds():
-    assert benchmark.grader_seconds() < 5.0

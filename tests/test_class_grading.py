@@ -96,9 +96,10 @@ SUBMISSIONS = {
     "huge_output": (lambda b: edit(b, insert=(1, "for i in range(200_000):\n    print('spam' * 10)")), {}, 5, ""),
     "kernel_dies": (lambda b: edit(b, insert=(2, "import os\nos.kill(os.getpid(), 9)")), {}, 0, "kernel died"),
 }
-def tiny_course(course_dir):
-    """The tiny assignment, released in course_dir; returns its solved notebook."""
-    shutil.copy(ROOT / "nbgrader_config.py", course_dir)
+def tiny_course(course_dir, config=""):
+    """The tiny assignment, released in course_dir (with `config` added to nbgrader_config.py);
+    returns its solved notebook."""
+    (course_dir / "nbgrader_config.py").write_text((ROOT / "nbgrader_config.py").read_text() + config)
     tiny_source(course_dir / "source" / "tiny")
     course.release(course_dir, "tiny")
     notebooks.expect(course_dir / "source" / "tiny")
@@ -171,12 +172,12 @@ def test_export_has_a_column_per_test_cell(graded, tmp_path):
     assert exported["infinite_loop"]["autograded"] == 2
     assert exported["not_json"]["autograded"] == 0 and exported["not_json"]["test_add"] == 0
     header = (tmp_path / "grades.csv").read_text().splitlines()[0]
-    assert header.startswith("student,test_add,test_mul,autograded")
+    assert header.startswith("student,assignment,test_add,test_mul,autograded")
 
 
 def test_feedback_shows_scores_and_messages_but_no_hidden_test(graded):
     course_dir, _, _ = graded
-    course.nbgrader(course_dir, "generate_feedback", "tiny", "--force")
+    course.feedback(course_dir, "tiny")
     html = (course_dir / "feedback" / "copied_test" / "tiny" / "tiny.html").read_text()
     assert "add(-1, 1)" not in html and "mul(0, 7)" not in html, "a hidden test leaked into the feedback"
     assert "hidden tests ran here" in html
@@ -212,7 +213,12 @@ def test_the_command_line_grades_and_exports(graded):
     done = subprocess.run([sys.executable, "-m", "autograder", "--course", str(course_dir), "export", "tiny"],
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
-    assert (course_dir / "grades-tiny.csv").exists()
+    ours = (course_dir / "grades-tiny.csv").read_text()
+    plugin = [sys.executable, "-m", "nbgrader", "export", "--exporter=autograder.export.CellScores",
+              "--assignment=tiny", "--to=by-nbgrader.csv"]
+    done = subprocess.run(plugin, cwd=course_dir, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (course_dir / "by-nbgrader.csv").read_text() == ours, "nbgrader export and ours differ"
     state = json.loads((course_dir / grading.STATE).read_text())
     assert set(state["tiny"]) == set(SUBMISSIONS)
 
@@ -307,3 +313,68 @@ def test_a_killed_grading_process_is_replaced(tmp_path):
     starts.running = False
     assert len(starts) == 4, "s2 should have started twice, s1 and s3 once"
     assert [course.scores(tmp_path, "tiny", s)["auto"] for s in students] == [5, 5, 5]
+
+
+def test_a_second_grade_on_the_same_course_refuses(tmp_path):
+    base = tiny_course(tmp_path)
+    submit(tmp_path, "good", {"tiny.ipynb": edit(base).encode()})
+    with grading.exclusive(tmp_path):
+        with pytest.raises(SystemExit, match=r"another `grade` \(process \d+\) is grading this course"):
+            grading.grade(tmp_path, "tiny", workers=1, budget_s=20)
+    assert grading.load_state(tmp_path) == {}, "the refused run graded something"
+
+
+def test_a_changed_test_is_refused_until_released_then_regrades(tmp_path):
+    """Editing a test in source/ after the release: grading refuses (the students' notebooks and
+    the gradebook would disagree); once released again, every submission is graded again."""
+    base = tiny_course(tmp_path)
+    submit(tmp_path, "good", {"tiny.ipynb": edit(base).encode()})
+    grading.grade(tmp_path, "tiny", workers=1, budget_s=20, log=lambda m: None)
+    path = tmp_path / "source" / "tiny" / "tiny.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    nb.cells[3].metadata.nbgrader["points"] = 4
+    nbformat.write(nb, path)
+    with pytest.raises(SystemExit, match="tiny/test_mul"):
+        grading.grade(tmp_path, "tiny", workers=1, budget_s=20)
+    course.release(tmp_path, "tiny")
+    notebooks.expect(tmp_path / "source" / "tiny")
+    messages = []
+    rows = grading.grade(tmp_path, "tiny", workers=1, budget_s=20, log=messages.append)
+    assert "1 to grade" in messages[0], messages[0]
+    assert rows[0]["score"] == 6 and rows[0]["max"] == 6, rows
+
+
+def test_a_regrade_leaves_nothing_stale(tmp_path):
+    """A submission graded and given feedback, then replaced by one that cannot be graded: its
+    old graded notebook and feedback are gone, so nobody reads an old run as the new one."""
+    base = tiny_course(tmp_path)
+    submit(tmp_path, "good", {"tiny.ipynb": edit(base).encode()})
+    grading.grade(tmp_path, "tiny", workers=1, budget_s=20, log=lambda m: None)
+    course.feedback(tmp_path, "tiny")
+    assert (tmp_path / "feedback" / "good" / "tiny").exists()
+    submit(tmp_path, "good", {"tiny.ipynb": b"{not a notebook"})
+    rows = grading.grade(tmp_path, "tiny", workers=1, budget_s=20, log=lambda m: None)
+    assert rows[0]["score"] == 0, rows
+    assert not (tmp_path / "autograded" / "good" / "tiny").exists(), "the old graded notebook is still there"
+    assert not (tmp_path / "feedback" / "good" / "tiny").exists(), "the old feedback is still there"
+
+
+def test_a_course_database_elsewhere_stays_with_the_instructor(tmp_path):
+    """nbgrader_config.py names a database outside the course: grades go there, and no worker is
+    told where it is (each grades against its own scratch copy)."""
+    real = tmp_path / "instructor" / "gradebook.sqlite"
+    real.parent.mkdir()
+    course_dir = tmp_path / "course"
+    course_dir.mkdir()
+    base = tiny_course(course_dir, config=f'\nc.CourseDirectory.db_url = "sqlite:///{real}"\n')
+    submit(course_dir, "good", {"tiny.ipynb": edit(base).encode()})
+    rows = grading.grade(course_dir, "tiny", workers=1, budget_s=20, log=lambda m: None)
+    assert rows[0]["score"] == 5 and course.scores(course_dir, "tiny", "good")["auto"] == 5, rows
+    assert not (course_dir / "gradebook.db").exists()
+    expected = grading.expectations(course_dir, "tiny")
+    (job,) = grading.make_jobs(course_dir, "tiny", ["good"], grading.template_gradebook(course_dir, "tiny"),
+                               expected, 1, 20, 1)
+    (tmp_path / "scratch").mkdir()
+    worker.prepare(job, tmp_path / "scratch")
+    assert course.db_url(tmp_path / "scratch") == f"sqlite:///{tmp_path / 'scratch' / 'gradebook.db'}"
+    assert str(real) not in job["config"], "the worker was told where the course's database is"

@@ -8,7 +8,7 @@ import sys
 import nbformat
 import pytest
 
-from autograder import course, observe, redact, verdicts
+from autograder import course, demo, observe, redact, verdicts
 from conftest import ASSIGNMENTS, ROOT
 
 def release_notebooks(assignment):
@@ -74,7 +74,7 @@ def test_the_demo_writes_the_grade_table(graded_course):
 
     rows = list(csv.DictReader(open(graded_course / "grades.csv")))
     graded = {(r["assignment"], r["student"]) for r in rows}
-    assert graded == {(a, s) for a in ASSIGNMENTS for s in course.SAMPLE_STUDENTS}
+    assert graded == {(a, s) for a in ASSIGNMENTS for s in demo.SAMPLE_STUDENTS}
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)

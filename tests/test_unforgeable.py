@@ -1,6 +1,7 @@
 """Real submissions of assignment 03, graded by the class-grading command.
 
-The honest solution gets full marks. Submissions that skip training and then patch the grader,
+(The honest solution gets full marks from the same grader in the demo: test_pipeline.py.) Submissions
+that skip training and then patch the grader,
 torch, subprocess or builtins from their own cells may fool the checks inside the notebook, but
 the verdicts computed outside the kernel decide, so they earn no accuracy point. Honest models
 that are wrong in one way get, cell by cell, what a plain `nbgrader autograde` gives them.
@@ -46,8 +47,6 @@ def submission(cheat, wrong=None):
             c.source = course.strip_markers(c.source)
             if wrong and c.metadata.nbgrader["grade_id"] == "mnist_cnn":
                 c.source = c.source.replace(*wrong)
-    if cheat is None:
-        return nb
     train = next(i for i, c in enumerate(nb.cells) if "history = train(" in c.source)
     nb.cells[train].source = SKIP_TRAINING + "\n" + cheat
     return nb
@@ -60,26 +59,26 @@ def graded(tmp_path_factory):
                     ignore=shutil.ignore_patterns("*.pt", "*.pt2"))
     shutil.copy(ROOT / "nbgrader_config.py", course_dir)
     course.release(course_dir, ASSIGNMENT)
-    notebooks = {"honest": submission(None), **{s: submission(c) for s, c in CHEATS.items()},
+    notebooks = {**{s: submission(c) for s, c in CHEATS.items()},
                  **{s: submission("", wrong) for s, wrong in WRONG.items()}}
     for student, nb in notebooks.items():
         folder = course_dir / "submitted" / student / ASSIGNMENT
         folder.mkdir(parents=True)
         nbformat.write(nb, folder / NOTEBOOK)
-    grading.grade(course_dir, ASSIGNMENT, workers=1, budget_s=600)
+    grading.grade(course_dir, ASSIGNMENT, budget_s=600)
     return course_dir, {r["student"]: r for r in grading.export(course_dir, ASSIGNMENT, course_dir / "grades.csv")}
 
 
-def test_the_honest_solution_gets_full_marks(graded):
-    _, rows = graded
-    assert rows["honest"]["autograded"] == rows["honest"]["autograded_max"], rows["honest"]
+def points(grade_id):
+    cells = nbformat.read(ROOT / "source" / ASSIGNMENT / NOTEBOOK, as_version=4).cells
+    return next(c.metadata.nbgrader["points"] for c in cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
 
 
 @pytest.mark.parametrize("student", CHEATS)
 def test_patching_earns_no_accuracy_point(graded, student):
     _, rows = graded
     assert rows[student]["test_accuracy"] == 0, rows[student]
-    assert rows[student]["test_layer_shapes"] == rows["honest"]["test_layer_shapes"], "a correct architecture keeps its points"
+    assert rows[student]["test_layer_shapes"] == points("test_layer_shapes"), "a correct architecture keeps its points"
 
 
 def test_the_grader_itself_was_fooled_inside_the_kernel(graded):
@@ -100,7 +99,7 @@ def test_honest_wrong_models_get_what_plain_nbgrader_gives_them(graded, tmp_path
     course.release(plain, ASSIGNMENT)
     course.autograde(plain, ASSIGNMENT)
     by_nbgrader = {r["student"]: r for r in grading.export(plain, ASSIGNMENT, plain / "grades.csv")}
-    cells = [key for key in rows["honest"] if key.startswith("test_")]
+    cells = [key for key in rows["untrained"] if key.startswith("test_")]
     for student in WRONG:
         assert {c: rows[student][c] for c in cells} == {c: by_nbgrader[student][c] for c in cells}, student
     assert rows["softmax_output"]["test_output_and_params"] == 2, "a softmax costs only the behaviour check"
@@ -108,7 +107,7 @@ def test_honest_wrong_models_get_what_plain_nbgrader_gives_them(graded, tmp_path
 
 def test_the_feedback_says_why_the_grader_disagreed(graded):
     course_dir, _ = graded
-    course.nbgrader(course_dir, "generate_feedback", ASSIGNMENT, "--force")
+    course.feedback(course_dir, ASSIGNMENT)
     html = (course_dir / "feedback" / "patches_autograder" / ASSIGNMENT / "mnist_cnn.html").read_text()
     assert "the grader&#39;s own check" in html or "the grader's own check" in html
     assert "test digits right" in html
