@@ -21,14 +21,15 @@ from torchvision import transforms
 from autograder import evaluate, processes, spec
 from autograder.data import mnist_root
 
-# Run after a notebook: its device and the final test accuracy of every training history in it
-# (a variable named *history whose "test_acc" lists one accuracy per epoch).
+# Run after a notebook: its device and the final accuracy of every training history in it (a
+# variable named *history whose "val_acc", or "test_acc" where a notebook has no validation split,
+# lists one accuracy per epoch).
 REPORT_CELL = """
 import json as _json
 print("BENCHMARK " + _json.dumps({
     "device": str(globals().get("device", "cpu")),
-    "accuracies": {k: round(v["test_acc"][-1], 4) for k, v in dict(globals()).items()
-                   if k.endswith("history") and isinstance(v, dict) and v.get("test_acc")},
+    "accuracies": {k: round((v.get("val_acc") or v["test_acc"])[-1], 4) for k, v in dict(globals()).items()
+                   if k.endswith("history") and isinstance(v, dict) and (v.get("val_acc") or v.get("test_acc"))},
 }))
 """
 
@@ -146,7 +147,7 @@ def run(course_dir, out_dir=None):
 
 def markdown(result, course_dir):
     lines = [f"Machine: {result['machine']}", "",
-             "| notebook | wall time (s) | peak memory (MB) | device | final test accuracies |", "|---|---|---|---|---|"]
+             "| notebook | wall time (s) | peak memory (MB) | device | final accuracies (validation, else test) |", "|---|---|---|---|---|"]
     for n in result["notebooks"]:
         accs = ", ".join(f"{k} {100 * v:.2f} %" for k, v in n["accuracies"].items()) or "-"
         lines.append(f"| {Path(n['notebook']).relative_to(course_dir)} | {n['seconds']} | {n['peak_memory_mb']} "

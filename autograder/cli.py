@@ -29,7 +29,7 @@ def main(argv=None):
     exp.add_argument("assignment")
     exp.add_argument("--output", type=Path, help="default: grades-<assignment>.csv")
     sub.add_parser("benchmark", help="execute and measure every notebook; CNN recipe vs the seed's")
-    rec = sub.add_parser("record", help="execute source notebooks and keep the outputs nbval checks")
+    rec = sub.add_parser("record", help="execute notebooks and keep the outputs nbval checks (and expected.json)")
     rec.add_argument("notebooks", nargs="+", type=Path)
     args = parser.parse_args(argv)
 

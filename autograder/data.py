@@ -11,7 +11,6 @@ A file is used only after its MD5 matches; every file is written to a temporary
 name first and renamed into place, so an interrupted run leaves nothing half-written.
 """
 import gzip
-import hashlib
 import os
 import pickle
 import subprocess
@@ -21,6 +20,7 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+from torchvision.datasets.utils import check_md5
 
 ENV_VAR = "MNIST_DATA_DIR"
 
@@ -50,14 +50,6 @@ def raw_dir(root):
     return Path(root) / "MNIST" / "raw"
 
 
-def md5(path):
-    digest = hashlib.md5()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def check(path):
     """Return None if `path` is the genuine MNIST file, else what is wrong with it."""
     size, expected = FILES[path.name]
@@ -65,7 +57,7 @@ def check(path):
         return "missing"
     if path.stat().st_size != size:
         return f"wrong size ({path.stat().st_size:,} bytes, expected {size:,})"
-    if md5(path) != expected:
+    if not check_md5(str(path), expected):
         return "wrong MD5 (corrupt)"
     return None
 
@@ -145,3 +137,15 @@ def write_idx(out, prefix, images, labels):
     (out / f"{prefix}-images-idx3-ubyte").write_bytes(image_header + pixels.tobytes())
     (out / f"{prefix}-labels-idx1-ubyte").write_bytes(
         label_header + np.asarray(labels).astype(np.uint8).tobytes())
+
+
+def validation_split(labels):
+    """The course's split of the 60,000 training images into (train_idx, val_idx): assignment 01's
+    stratified split (spec.VALIDATION: 6,000 validation images, seed 0), which every later notebook uses."""
+    from sklearn.model_selection import train_test_split
+
+    from autograder.spec import VALIDATION
+
+    train_idx, val_idx = train_test_split(range(len(labels)), test_size=VALIDATION["size"],
+                                          stratify=np.asarray(labels), random_state=VALIDATION["seed"])
+    return list(train_idx), list(val_idx)

@@ -24,10 +24,20 @@ def execute(path, timeout=600, **hooks):
 def record(path):
     """Execute `path` and save it with outputs only in the cells tagged nbval-check-output.
 
-    Those outputs (and their execution counts, which nbval needs) are what nbval compares
-    in CI; every other cell is saved clean.
+    Those outputs (and their execution counts, which nbval needs) are what nbval and
+    tests/test_solutions.py compare; every other cell, and the notebook's metadata, is saved clean.
+    An instructor notebook of source/ gets its expected.json from the same run.
     """
+    path = Path(path)
+    if path.parent.parent.name == "source":
+        return expect(path.parent, save_outputs=True)
     nb = execute(path)
+    keep_checked_outputs(nb)
+    nbformat.write(nb, path)
+
+
+def keep_checked_outputs(nb):
+    nb.metadata.pop("widgets", None)         # progress bars' state: noise in a diff, useless to a reader
     for cell in nb.cells:
         if cell.cell_type != "code":
             continue
@@ -35,7 +45,6 @@ def record(path):
         if CHECKED not in cell.metadata.get("tags", []):
             cell.outputs = []
             cell.execution_count = None
-    nbformat.write(nb, path)
 
 
 def stale(course):
@@ -43,9 +52,10 @@ def stale(course):
     return [name for name in course_mod.assignments(course) if not observe.current(Path(course) / "source" / name)]
 
 
-def expect(folder):
+def expect(folder, save_outputs=False):
     """Execute the assignment's instructor notebook and write folder/expected.json: for each test
-    cell, what the solution gives for every check the cell observes (autograder/observe.py)."""
+    cell, what the solution gives for every check the cell observes (autograder/observe.py).
+    With save_outputs, the run also refreshes the outputs nbval compares (see record)."""
     (path,) = sorted(Path(folder).glob("*.ipynb"))
     cells, seen = {}, 0
     with tempfile.TemporaryDirectory() as records:
@@ -64,9 +74,12 @@ def expect(folder):
         (Path(records) / observe.RECORDS).touch()
         os.environ[observe.RECORD_TO] = records
         try:
-            execute(path, on_cell_executed=collect)
+            nb = execute(path, on_cell_executed=collect)
         finally:
             del os.environ[observe.RECORD_TO]
+    if save_outputs:
+        keep_checked_outputs(nb)
+        nbformat.write(nb, path)
     expected = {"notebook": path.name, "fingerprint": observe.fingerprint(path), "cells": cells}
     (Path(folder) / observe.EXPECTED).write_text(dump(expected))
     return expected

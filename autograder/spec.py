@@ -17,6 +17,10 @@ AUGMENTED_ACCURACY = 0.98     # 05's model trained with augmentation, on clean d
 AUGMENTATION_GAIN = 0.10      # 05: accuracy gained on perturbed digits by augmenting
 TARGET_ACCURACY = 0.99        # what the course recipe aims for (03's prose, the benchmark)
 
+# The validation split of the 60,000 training images (assignment 01's stratified split), which
+# every later notebook makes its choices on; the test set is used once, at the end.
+VALIDATION = {"size": 6000, "seed": 0}
+
 # The robustness checks: 04 shifts every test digit by SHIFT pixels right and down; 05 perturbs
 # each with a random rotation and shift drawn from PERTURBATION's seed.
 SHIFT = 3

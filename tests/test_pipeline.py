@@ -2,6 +2,7 @@
 
 (The source notebooks themselves run under nbval: pytest collects source/ with --nbval-lax.)
 """
+import shutil
 import subprocess
 import sys
 
@@ -40,6 +41,18 @@ def test_release_hides_solutions_and_hidden_tests(assignment):
         for cell in nbformat.read(path, as_version=4).cells:
             leaked = {line.strip() for line in cell.source.splitlines()} & secrets
             assert not leaked, f"{path.name} shows solution or hidden-test lines: {sorted(leaked)[:3]}"
+
+
+@pytest.mark.parametrize("path", [*(ROOT / "release").glob("*/*.ipynb"), *(ROOT / "source").glob("*/*.ipynb"),
+                                  *(ROOT / "notebooks").glob("*.ipynb")], ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_no_widget_state_and_no_stray_outputs(path):
+    """Students get clean notebooks: no stored widget state (progress bars) anywhere, no outputs in
+    release/, and elsewhere outputs only where nbval compares them."""
+    nb = nbformat.read(path, as_version=4)
+    assert "widgets" not in nb.metadata, f"{path} stores widget state: `python -m autograder record {path}` drops it"
+    stray = [i for i, c in enumerate(nb.cells) if c.get("outputs")
+             and (path.parts[-3] == "release" or "nbval-check-output" not in c.metadata.get("tags", []))]
+    assert not stray, f"{path} has stored outputs in cells {stray}"
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
@@ -88,3 +101,16 @@ def test_every_test_cell_is_checked_outside_the_kernel(assignment):
         tests = {c.metadata.nbgrader["grade_id"] for c in nbformat.read(path, as_version=4).cells
                  if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("grade")}
         assert tests and tests <= outside, f"test cells without a check outside the kernel: {sorted(tests - outside)}"
+
+
+def test_expected_json_goes_stale_when_code_changes_not_prose(tmp_path):
+    folder = tmp_path / "02_layer_tracing"
+    shutil.copytree(ROOT / "source" / folder.name, folder)
+    path = course.notebooks(folder)[0]
+    nb = nbformat.read(path, as_version=4)
+    next(c for c in nb.cells if c.cell_type == "markdown").source += "\n\nA clearer sentence."
+    nbformat.write(nb, path)
+    assert observe.current(folder), "a prose edit made expected.json stale"
+    next(c for c in nb.cells if c.cell_type == "code").source += "\nx = 1"
+    nbformat.write(nb, path)
+    assert observe.current(folder) is None, "a code edit left expected.json current"

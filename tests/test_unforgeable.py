@@ -17,7 +17,7 @@ from conftest import ROOT
 ASSIGNMENT = "03_mnist_cnn"
 NOTEBOOK = "mnist_cnn.ipynb"
 SKIP_TRAINING = ('model = MnistCNN().to(device)\n'
-                 'history = {"epoch": [1], "loss": [0.0], "train_acc": [0.0], "test_acc": [0.0], "seconds": [0.0]}')
+                 'history = {"epoch": [1], "train_loss": [0.0], "val_loss": [0.0], "val_acc": [0.0], "seconds": [0.0]}')
 CHEATS = {
     "untrained": "",
     "patches_autograder": ("import autograder.evaluate as grader\n"
