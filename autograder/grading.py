@@ -69,9 +69,7 @@ def tests_digest(course_dir, assignment, expected):
 def exclusive(course_dir):
     """One `grade` at a time per course (they share the gradebook and the state file): a second
     one refuses, naming the process that holds the course."""
-    folder = Path(course_dir) / ".grading"
-    folder.mkdir(exist_ok=True)
-    with open(folder / "lock", "a+") as lock:
+    with open(Path(course_dir) / ".grading.lock", "a+") as lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -151,7 +149,11 @@ def expectations(course_dir, assignment):
 def worker_config(course_dir):
     """The course's nbgrader settings as a config file for a worker, without the course's location
     or its database (a worker grades in its own scratch course)."""
-    settings = json.loads(json.dumps(course.config(course_dir)))
+    try:
+        settings = json.loads(json.dumps(course.config(course_dir)))
+    except TypeError as error:
+        raise SystemExit(f"nbgrader_config.py holds a setting that is not plain data ({error}); workers "
+                         "receive the course's settings as data: use strings, numbers, lists and dicts") from None
     settings["CourseDirectory"] = {key: value for key, value in settings["CourseDirectory"].items()
                                    if key not in ("root", "db_url")}
     return f"from traitlets.config import Config\nc.merge(Config({settings!r}))\n"
