@@ -172,7 +172,7 @@ def make_jobs(course_dir, assignment, students, template, expectation, workers, 
 def record(course_dir, result, secrets=()):
     """Write one finished submission, its outputs scrubbed of `secrets`, into the real gradebook
     (this process is its only writer)."""
-    course_dir = Path(course_dir)
+    course_dir = Path(course_dir).resolve()
     assignment, student = result["assignment"], result["student"]
     forget(course_dir, student, assignment, "feedback_directory")
     if not result["notebooks"]:
@@ -289,8 +289,8 @@ def grade(course_dir, assignments, workers=None, regrade=False, budget_s=900, me
     """Grade every new or changed submission of the assignments (a name or a list) in one pool of
     workers, so that a long submission of one assignment never leaves a core idle; return the
     summary rows."""
-    course_dir = Path(course_dir)
-    names = [assignments] if isinstance(assignments, str) else list(assignments)
+    course_dir = Path(course_dir).resolve()
+    names = list(dict.fromkeys([assignments] if isinstance(assignments, str) else assignments))
     if sandbox.available():
         raise SystemExit(sandbox.available())
     workers = workers or default_workers()

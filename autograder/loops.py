@@ -17,8 +17,9 @@ class Probe(nn.Module):
 
     def __init__(self, seed):
         super().__init__()
-        torch.manual_seed(seed)
-        self.linear = nn.Linear(784, 10)
+        with torch.random.fork_rng(devices=[]):      # the student's own random state stays as it was
+            torch.manual_seed(seed)
+            self.linear = nn.Linear(784, 10)
         self.calls = []
 
     def forward(self, x):
@@ -65,7 +66,7 @@ def digits(seed, n, batch_size):
     """n random 'digits' with labels, in batches of batch_size (the last one shorter)."""
     g = torch.Generator().manual_seed(seed)
     data = torch.utils.data.TensorDataset(torch.randn(n, 1, 28, 28, generator=g), torch.randint(0, 10, (n,), generator=g))
-    return torch.utils.data.DataLoader(data, batch_size=batch_size, shuffle=False)
+    return torch.utils.data.DataLoader(data, batch_size=batch_size, shuffle=False, generator=g)   # g, not the global RNG
 
 
 def reference_epoch(model, loader, optimizer, loss_fn):
@@ -100,15 +101,14 @@ def check_train_epoch(train_epoch, device, seed=0, n=100, batch_size=32):
     assert all(training for training, _ in modes), "the model was not in training mode: call model.train() first"
     steps = run["optimizer"].events.count("step")
     assert steps == batches, f"one optimizer.step() per batch: {batches} batches, {steps} steps"
-    assert run["optimizer"].events.count("zero_grad") >= batches, (
-        "call optimizer.zero_grad() once per batch, before loss.backward(): otherwise the gradients add up")
     assert run["schedule"].steps == batches, (
         f"call scheduler.step() once per batch, after optimizer.step(): {batches} batches, {run['schedule'].steps} steps")
     for mine, theirs in zip(run["model"].parameters(), run["twin"].parameters()):
         assert torch.allclose(mine, theirs, atol=1e-5), (
-            "after one epoch the weights differ from the course loop's: per batch, zero_grad, forward, loss, "
-            "backward, step (in that order; zero_grad may also come first)")
+            "after one epoch the weights differ from the course loop's: per batch, optimizer.zero_grad() (or "
+            "the gradients add up), forward, loss, backward, step, in that order")
     losses = run["loss_fn"].batches
+    assert losses, "train_epoch never called loss_fn: compute each batch's loss with the loss_fn it is given"
     per_image = sum(loss * size for loss, size in losses) / sum(size for _, size in losses)
     per_batch = sum(loss for loss, _ in losses) / len(losses)
     returned = float(run["returned"])
@@ -125,8 +125,7 @@ def train_epoch_result(train_epoch, device, seed=1, n=70, batch_size=16):
     weight, bias = run["model"].linear.weight.detach(), run["model"].linear.bias.detach()
     return {"weights": [float(weight.sum()), float((weight ** 2).sum()), float(bias.sum())],
             "returned loss": float(run["returned"]),
-            "steps, zero_grads, schedule steps": [run["optimizer"].events.count("step"),
-                                                  run["optimizer"].events.count("zero_grad"), run["schedule"].steps],
+            "optimizer steps and schedule steps": [run["optimizer"].events.count("step"), run["schedule"].steps],
             "every call in training mode": all(training for training, _ in run["model"].calls)}
 
 
@@ -140,7 +139,7 @@ def run_evaluate(evaluate, device, seed, n, batch_size):
         logits = twin(images)
     return {"model": model, "loss": float(loss), "accuracy": float(accuracy),
             "expected": (float(nn.functional.cross_entropy(logits, labels)),
-                         float((logits.argmax(1) == labels).float().mean()))}
+                         (logits.argmax(1) == labels).sum().item() / n)}
 
 
 def check_evaluate(evaluate, device, seed=0, n=100, batch_size=32):
@@ -151,7 +150,7 @@ def check_evaluate(evaluate, device, seed=0, n=100, batch_size=32):
     assert not any(training for training, _ in calls), "the model was in training mode: call model.eval() first"
     assert not any(grad for _, grad in calls), "gradients were recorded: evaluate inside `with torch.no_grad():`"
     loss, accuracy = run["expected"]
-    assert abs(run["accuracy"] - accuracy) < 1e-9, (
+    assert abs(run["accuracy"] - accuracy) < 1e-6, (
         f"accuracy {run['accuracy']:.4f}, expected {accuracy:.4f}: count the right predictions over the whole "
         f"loader and divide by its {n} images")
     assert abs(run["loss"] - loss) < 1e-5, (

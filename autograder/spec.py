@@ -1,8 +1,9 @@
 """The course's specification, in one place: what the notebooks' tests, the grader's verdicts,
 the benchmark and the test suite all check against.
 
-Change a number here, run `make release` (which re-runs the solutions), and every check follows;
-tests/test_spec.py fails where a notebook's prose still states the old value.
+After changing a number here, re-run every solution (`python -m autograder expect` naming every
+assignment: expected.json tracks the notebooks' code, not this file) and `make release`; every check
+follows, and tests/test_spec.py fails where a notebook's prose still states the old value.
 """
 from torch import nn
 

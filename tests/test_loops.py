@@ -20,7 +20,7 @@ def right(model, loader, optimizer, loss_fn, scheduler=None, *, train=True, zero
         loss = loss_fn(model(images.to(DEVICE)), labels.to(DEVICE))
         for step in order:
             if step == "z" and zero:
-                optimizer.zero_grad()
+                (model if zero == "model" else optimizer).zero_grad()
             elif step == "b":
                 loss.backward()
             elif step == "s":
@@ -34,7 +34,7 @@ def right(model, loader, optimizer, loss_fn, scheduler=None, *, train=True, zero
 
 WRONG_LOOPS = {
     "no model.train()": ({"train": False}, "call model.train() first"),
-    "no zero_grad": ({"zero": False}, "call optimizer.zero_grad()"),
+    "no zero_grad": ({"zero": False}, "optimizer.zero_grad() (or the gradients add up)"),
     "mean of batch means": ({"weigh": False}, "you averaged the batch means"),
     "zero_grad after backward": ({"order": "bzs"}, "the weights differ from the course loop's"),
 }
@@ -84,3 +84,20 @@ def test_a_wrong_function_fails_with_its_reason_and_other_numbers(name):
     with pytest.raises(AssertionError, match=re.escape(reason)):
         check(wrong, DEVICE)
     assert result(wrong, DEVICE) != result(correct, DEVICE)
+
+
+def test_model_zero_grad_is_as_right_as_the_optimizers():
+    def model_zero_grad(*args):
+        return right(*args, zero="model")
+
+    assert "4 batches" in loops.check_train_epoch(model_zero_grad, DEVICE)
+    assert loops.train_epoch_result(model_zero_grad, DEVICE) == loops.train_epoch_result(right, DEVICE)
+
+
+def test_the_checks_leave_the_students_random_state_alone():
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    loops.check_train_epoch(right, DEVICE)
+    loops.check_evaluate(measure, DEVICE)
+    assert torch.equal(torch.rand(3), expected), "a check reseeded the student's random numbers"
