@@ -66,3 +66,13 @@ def test_the_specified_cnn_is_the_one_the_checks_expect():
     model = spec.course_cnn()
     cnn.check_parameters(model)
     cnn.check_shapes(model, sizes=(1, 7))
+
+
+def test_typed_in_normalisation_constants_earn_nothing():
+    """01's hidden check measures pixel_mean_std on other images (the ones): a function that returns
+    the course's constants, typed in, does not give what the solution gives there."""
+    from autograder import observe
+
+    key = "pixel_mean_std of the training images of ones"
+    expected = observe.current(ROOT / "source" / "01_data_analysis")["cells"]["test_normalisation"][key]
+    assert observe.compare(key, expected, [spec.MEAN, spec.STD]) is not None
