@@ -10,15 +10,20 @@ import torchvision
 from torchvision.transforms.v2 import InterpolationMode
 from torchvision.transforms.v2 import functional as TF
 
-from autograder.data import mnist_root
+from autograder.data import mnist_root, validation_split
 from autograder.spec import MEAN, PERTURBATION, STD
 
 
-@functools.lru_cache(maxsize=1)
-def raw_test_set():
-    """Test images as floats in [0, 1], shape (10000, 1, 28, 28), and their labels."""
-    data = torchvision.datasets.MNIST(mnist_root(), train=False, download=True)
-    return (data.data.float() / 255).unsqueeze(1), data.targets
+@functools.lru_cache(maxsize=2)
+def raw_set(split="test"):
+    """Images as floats in [0, 1], shape (N, 1, 28, 28), and labels: the 10,000 test digits, or
+    (split="validation") the course's 6,000 validation digits of the training set."""
+    data = torchvision.datasets.MNIST(mnist_root(), train=split != "test", download=True)
+    images, labels = (data.data.float() / 255).unsqueeze(1), data.targets
+    if split == "test":
+        return images, labels
+    val_idx = validation_split(labels)[1]
+    return images[val_idx], labels[val_idx]
 
 
 def perturb(images, seed=PERTURBATION["seed"], max_angle=PERTURBATION["max_angle"],
@@ -34,9 +39,19 @@ def perturb(images, seed=PERTURBATION["seed"], max_angle=PERTURBATION["max_angle
         for image, angle, (dx, dy) in zip(images, angles, shifts)])
 
 
-def test_set(device="cpu", transform=None):
-    """Normalised test images (after `transform` on the [0, 1] images, if given) and labels."""
-    images, labels = raw_test_set()
+@functools.lru_cache(maxsize=2)
+def perturbed_images(split="test"):
+    """The split's fixed perturbed digits, in [0, 1]: the test set from PERTURBATION's seed, the
+    validation digits from its validation_seed (05 builds the same sets with the same calls)."""
+    images, _ = raw_set(split)
+    return perturb(images, seed=PERTURBATION["seed" if split == "test" else "validation_seed"])
+
+
+def test_set(device="cpu", transform=None, split="test", perturbed=False):
+    """Normalised images of a split (perturbed, or after `transform` on the [0, 1] images, if asked) and labels."""
+    images, labels = raw_set(split)
+    if perturbed:
+        images = perturbed_images(split)
     if transform is not None:
         images = transform(images)
     return ((images - MEAN) / STD).to(device), labels.to(device)
@@ -60,12 +75,12 @@ def run(model, x):
                              f"of shape {tuple(x.shape)}: {error}") from None
 
 
-def accuracy(model, device="cpu", transform=None, batch_size=256):
-    """Fraction of the 10,000 test digits the model classifies right, in eval mode.
+def accuracy(model, device="cpu", transform=None, batch_size=256, split="test", perturbed=False):
+    """Fraction of the 10,000 test digits (or of the validation digits) the model classifies right, in eval mode.
 
     Batches of 256 keep a batch's activations in a 2-core CPU's cache: the course CNN is evaluated
     in 0.9 s, against 2.2 s in batches of 1,000 (tests/test_benchmark.py)."""
-    images, labels = test_set(device, transform)
+    images, labels = test_set(device, transform, split, perturbed)
     eval_mode(model)
     correct = 0
     for start in range(0, len(labels), batch_size):

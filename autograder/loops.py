@@ -10,6 +10,8 @@ import copy
 import torch
 from torch import nn
 
+from autograder import reference
+
 
 class Probe(nn.Module):
     """A linear classifier of 28x28 digits that remembers, for every forward call, whether it was
@@ -69,25 +71,13 @@ def digits(seed, n, batch_size):
     return torch.utils.data.DataLoader(data, batch_size=batch_size, shuffle=False, generator=g)   # g, not the global RNG
 
 
-def reference_epoch(model, loader, optimizer, loss_fn):
-    model.train()
-    total = 0.0
-    for images, labels in loader:
-        loss = loss_fn(model(images), labels)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        total += loss.item() * len(labels)
-    return total / len(loader.dataset)
-
-
 def run_train_epoch(train_epoch, device, seed, n, batch_size):
     """The student's epoch and the reference epoch from the same start; what each did."""
     loader = digits(seed, n, batch_size)
     model, twin = Probe(seed).to(device).eval(), Probe(seed)    # left in eval mode: train_epoch must switch
     optimizer, schedule, loss_fn = CountingSGD(model.parameters()), CountingSchedule(), RecordingLoss()
     returned = train_epoch(model, loader, optimizer, loss_fn, schedule)
-    reference_epoch(twin, loader, torch.optim.SGD(twin.parameters(), lr=0.5), nn.CrossEntropyLoss())
+    reference.train_epoch(twin, loader, torch.optim.SGD(twin.parameters(), lr=0.5), nn.CrossEntropyLoss())
     return {"loader": loader, "model": model.cpu(), "twin": twin, "optimizer": optimizer, "schedule": schedule,
             "loss_fn": loss_fn, "returned": returned}
 

@@ -14,8 +14,10 @@ MEAN, STD = 0.1307, 0.3081
 # over several seeds of each solution's recipe.
 CNN_ACCURACY = 0.985          # 03's CNN and 04's CNN
 DENSE_ACCURACY = 0.965        # 04's dense network
-AUGMENTED_ACCURACY = 0.98     # 05's model trained with augmentation, on clean digits
+AUGMENTED_ACCURACY = 0.965    # 05: the model of the chosen strength (one epoch), on clean digits
 AUGMENTATION_GAIN = 0.10      # 05: accuracy gained on perturbed digits by augmenting
+# (05's chosen strength 3 after one epoch: 97.85, 98.09, 98.31 % clean over seeds 0-2, about 23 points
+# gained; strength 4: 96.96 % clean, seed 0.)
 TARGET_ACCURACY = 0.99        # what the course recipe aims for (03's prose, the benchmark)
 
 # The validation split of the 60,000 training images (assignment 01's stratified split), which
@@ -23,9 +25,10 @@ TARGET_ACCURACY = 0.99        # what the course recipe aims for (03's prose, the
 VALIDATION = {"size": 6000, "seed": 0}
 
 # The robustness checks: 04 shifts every test digit by SHIFT pixels right and down; 05 perturbs
-# each with a random rotation and shift drawn from PERTURBATION's seed.
+# each with a random rotation and shift drawn from PERTURBATION's seed (and its validation digits,
+# on which 05 chooses the augmentation strength, from another seed).
 SHIFT = 3
-PERTURBATION = {"max_angle": 20.0, "max_shift": 3, "seed": 0}
+PERTURBATION = {"max_angle": 20.0, "max_shift": 3, "seed": 0, "validation_seed": 1}
 
 # The training recipe of the course CNN (03) and of the benchmark's reference row.
 RECIPE = {"optimizer": "Adam", "schedule": "one-cycle", "max_lr": 3e-3, "batch_size": 128, "epochs": 3}

@@ -77,8 +77,7 @@ def augmentation_verdicts(folder):
     def robust():
         plain, augmented = load(folder, "plain"), load(folder, "augmented")
         evaluate.check_accuracy(augmented, spec.AUGMENTED_ACCURACY, name="the augmented model")
-        gap = (evaluate.accuracy(augmented, transform=evaluate.perturb)
-               - evaluate.accuracy(plain, transform=evaluate.perturb))
+        gap = evaluate.accuracy(augmented, perturbed=True) - evaluate.accuracy(plain, perturbed=True)
         assert gap > spec.AUGMENTATION_GAIN, (f"augmentation gained {100 * gap:.1f} points on the perturbed set, "
                                               f"needed > {100 * spec.AUGMENTATION_GAIN:g}")
 

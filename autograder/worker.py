@@ -82,7 +82,7 @@ def problems_in(notebook_bytes):
 
 def grade_submission(job):
     """Autograde job["student"]'s job["assignment"]; return executed notebooks, verdicts, problems."""
-    evaluate.raw_test_set()                       # the grader's data, loaded before any student code runs
+    evaluate.raw_set()                            # the grader's data, loaded before any student code runs
     started = time.monotonic()
     scratch = Path(tempfile.mkdtemp(prefix="grade-"))
     try:
