@@ -12,12 +12,12 @@ MEAN, STD = 0.1307, 0.3081
 
 # Accuracy on the 10,000 test digits that the grader requires (its own evaluation), calibrated
 # over several seeds of each solution's recipe.
-CNN_ACCURACY = 0.985          # 03's CNN and 04's CNN
-DENSE_ACCURACY = 0.965        # 04's dense network
-AUGMENTED_ACCURACY = 0.965    # 05: the model of the chosen strength (one epoch), on clean digits
+CNN_ACCURACY = 0.985          # 03's CNN and 04's CNN (one epoch: 99.08-99.22 % over seeds 0-5)
+DENSE_ACCURACY = 0.96         # 04's dense network (one epoch: 96.61-97.06 % over seeds 0-5)
+AUGMENTED_ACCURACY = 0.975    # 05: the model of the chosen strength, on clean digits
 AUGMENTATION_GAIN = 0.10      # 05: accuracy gained on perturbed digits by augmenting
-# (05's chosen strength 3 after one epoch: 97.85, 98.09, 98.31 % clean over seeds 0-2, about 23 points
-# gained; strength 4: 96.96 % clean, seed 0.)
+# (05, one epoch: strength 3 gave 98.67 and 98.59 % clean over seeds 0-1, strength 4 97.77 %;
+# augmentation gained 14.7 points at seed 0.)
 TARGET_ACCURACY = 0.99        # what the course recipe aims for (03's prose, the benchmark)
 
 # The validation split of the 60,000 training images (assignment 01's stratified split), which
@@ -30,8 +30,12 @@ VALIDATION = {"size": 6000, "seed": 0}
 SHIFT = 3
 PERTURBATION = {"max_angle": 20.0, "max_shift": 3, "seed": 0, "validation_seed": 1}
 
-# The training recipe of the course CNN (03) and of the benchmark's reference row.
-RECIPE = {"optimizer": "Adam", "schedule": "one-cycle", "max_lr": 3e-3, "batch_size": 128, "epochs": 3}
+# The training recipe of the course CNN (03, and 04 and 05 through autograder/reference.py) and of
+# the benchmark's reference row. One epoch on the 54,000 training digits reached 99.08-99.22 % test
+# accuracy over seeds 0-5 (2 cores, 12-15 s of training); the former recipe (max_lr 3e-3, no warm-up
+# change, no smoothing, 3 epochs) needed three epochs for 99.2 %.
+RECIPE = {"optimizer": "Adam", "schedule": "one-cycle", "max_lr": 1e-2, "pct_start": 0.15,
+          "label_smoothing": 0.1, "batch_size": 128, "epochs": 1}
 
 
 def course_cnn():

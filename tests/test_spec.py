@@ -58,6 +58,8 @@ def test_the_cnn_assignment_trains_with_the_specified_recipe():
     assert re.search(rf"num_epochs={recipe['epochs']}\b", source), "03's number of epochs"
     (max_lr,) = re.findall(r"max_lr=([\d.e-]+)", source)[:1]
     assert float(max_lr) == recipe["max_lr"], f"03's max_lr is {max_lr}, spec.py says {recipe['max_lr']}"
+    for setting in ("pct_start", "label_smoothing"):
+        assert re.search(rf"{setting}={recipe[setting]}\b", source), f"03's {setting}"
 
 
 def test_the_specified_cnn_is_the_one_the_checks_expect():
