@@ -208,3 +208,26 @@ def test_an_operator_outside_the_table_is_named_and_never_called(tmp_path):
     (tmp_path / "model.json").write_text(json.dumps(spec))
     reasons = verdicts.judge("03_mnist_cnn", tmp_path)
     assert all("builtins.exec" in why for why in reasons.values()), reasons
+
+
+def test_a_plain_model_handed_in_as_the_augmented_one_earns_nothing(tmp_path):
+    """05's attack: an untrained model handed in as "plain" and a model trained without augmentation as
+    "augmented" make a large gap on the perturbed digits with no augmentation at all; the grader also
+    requires the augmented model itself to read the perturbed digits."""
+    import torchvision
+    from torch.utils.data import TensorDataset
+
+    from autograder import spec
+    from autograder.data import mnist_root
+    from autograder.reference import batches, fit
+
+    raw = torchvision.datasets.MNIST(mnist_root(), train=True)
+    images = ((raw.data[:20_000].float() / 255 - spec.MEAN) / spec.STD).unsqueeze(1)
+    torch.manual_seed(0)
+    trained = spec.course_cnn()
+    fit(trained, batches(TensorDataset(images, raw.targets[:20_000]), shuffle=True),
+        batches(TensorDataset(images[:1000], raw.targets[:1000]), 256))
+    graph.save(spec.course_cnn(), tmp_path, "plain")
+    graph.save(trained, tmp_path, "augmented")
+    reason = verdicts.judge("05_augmentation", tmp_path)["test_augmented_model"]
+    assert reason and "perturbed test digits right" in reason, reason
