@@ -67,7 +67,7 @@ def expect(folder, save_outputs=False):
                 return
             grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
             assert cell.metadata.get("nbgrader", {}).get("grade"), f"observe() outside a test cell: {cell.source[:80]}"
-            for record in map(json.loads, new):
+            for record in (r for r in map(json.loads, new) if "key" in r):   # claims are the grader's to measure
                 assert all(record["key"] not in c for c in cells.values()), f"two checks named {record['key']!r}"
                 cells.setdefault(grade_id, {})[record["key"]] = record["value"]
 

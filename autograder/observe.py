@@ -25,14 +25,25 @@ RECORD_TO = "GRADER_OBSERVE_TO"      # set by `expect`: record the instructor's 
 def observe(key, value):
     """Record `value` for the check `key`; where the expected values are at hand, check it now."""
     value = plain(value)
-    folder = os.environ.get(RECORD_TO) or os.environ.get("GRADER_EXPORT_DIR")
-    if folder:
-        with open(Path(folder) / RECORDS, "a") as f:
-            f.write(json.dumps({"key": key, "value": value}) + "\n")
+    write({"key": key, "value": value})
     expected = expected_here()
     if expected and not os.environ.get(RECORD_TO):
         reason = compare(key, expected_values(expected).get(key, MISSING), value)
         assert reason is None, reason
+
+
+def claim(key, value):
+    """Record what the notebook reports about its own submitted models (a measured accuracy): the
+    grader measures the same models itself and compares (autograder/verdicts.py). Not a check of
+    expected.json: the solution's models are not the student's."""
+    write({"claim": key, "value": plain(value)})
+
+
+def write(record):
+    folder = os.environ.get(RECORD_TO) or os.environ.get("GRADER_EXPORT_DIR")
+    if folder:
+        with open(Path(folder) / RECORDS, "a") as f:
+            f.write(json.dumps(record) + "\n")
 
 
 MISSING = object()
@@ -88,9 +99,10 @@ def expected_values(expected):
     return {key: value for cell in expected["cells"].values() for key, value in cell.items()}
 
 
-def read_records(folder):
-    """{key: value} from a kernel's observations file: JSON lines, nothing executable; the first
-    record of a key counts (a notebook that observes again cannot replace an earlier result)."""
+def read_records(folder, field="key"):
+    """{key: value} of the observations (field "key") or claims ("claim") in a kernel's records file:
+    JSON lines, nothing executable; the first record of a key counts (a notebook that observes
+    again cannot replace an earlier result)."""
     path = Path(folder) / RECORDS
     found = {}
     if not path.is_file() or path.stat().st_size > 64 * 2**20:
@@ -98,7 +110,7 @@ def read_records(folder):
     for line in path.read_text(errors="replace").splitlines():
         try:
             record = json.loads(line)
-            found.setdefault(str(record["key"]), record["value"])
+            found.setdefault(str(record[field]), record["value"])
         except (ValueError, KeyError, TypeError):
             continue
     return found

@@ -27,6 +27,17 @@ def load(folder, name):
     return graph.load(folder, name)
 
 
+def check_claims(folder, key, measure):
+    """The accuracies a notebook reports under `key`, {name: accuracy}, against the grader's own
+    measurements, `measure` {name: function}: equal within 0.05 points, as the test cell asks."""
+    claims = observe.read_records(folder, "claim").get(key)
+    assert isinstance(claims, dict), f"{key}: your notebook never got to this check"
+    for name, how in measure.items():
+        claimed, measured = claims.get(name), how()
+        assert isinstance(claimed, (int, float)) and abs(claimed - measured) <= 0.0005, \
+            f"{key}: your notebook reports {claimed!r} for {name}, the grader measures {measured:.4f}"
+
+
 def cnn_verdicts(folder, name="model", threshold=spec.CNN_ACCURACY):
     """The checks of 03's model cells, as the cells make them (visible and hidden parts)."""
     def model():
@@ -70,7 +81,11 @@ def dense_vs_cnn_verdicts(folder):
         c = evaluate.accuracy(load(folder, "cnn"), transform=shifted)
         assert c > d, f"at a {spec.SHIFT}-pixel shift the CNN ({c:.1%}) should beat the dense net ({d:.1%})"
 
-    return {"test_accuracies": accuracies, "test_shift_robustness": shift}
+    def comparison():
+        check_claims(folder, "comparison val_acc", {
+            name: lambda name=name: evaluate.accuracy(load(folder, name), split="validation") for name in ("dense", "cnn")})
+
+    return {"test_accuracies": accuracies, "test_shift_robustness": shift, "test_comparison": comparison}
 
 
 def augmentation_verdicts(folder):
@@ -84,15 +99,21 @@ def augmentation_verdicts(folder):
         assert gap > spec.AUGMENTATION_GAIN, (f"augmentation gained {100 * gap:.1f} points on the perturbed set, "
                                               f"needed > {100 * spec.AUGMENTATION_GAIN:g}")
 
-    return {"test_augmented_model": robust}
+    def sweep():
+        check_claims(folder, "sweep accuracies", {
+            f"{model} {kind}": lambda model=model, kind=kind: evaluate.accuracy(
+                load(folder, model), split="validation", perturbed=kind == "perturbed")
+            for model in ("sweep0", "sweep2") for kind in ("clean", "perturbed")})
+
+    return {"test_augmented_model": robust, "test_sweep": sweep}
 
 
 # assignment -> (test cells it decides, function of the export folder giving one check per cell)
 VERDICTS = {
     "03_mnist_cnn": (["test_output_and_params", "test_layer_shapes", "test_behaviour", "test_accuracy"],
                      cnn_verdicts),
-    "04_dense_vs_cnn": (["test_accuracies", "test_shift_robustness"], dense_vs_cnn_verdicts),
-    "05_augmentation": (["test_augmented_model"], augmentation_verdicts),
+    "04_dense_vs_cnn": (["test_accuracies", "test_shift_robustness", "test_comparison"], dense_vs_cnn_verdicts),
+    "05_augmentation": (["test_augmented_model", "test_sweep"], augmentation_verdicts),
 }
 
 

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from autograder import evaluate, graph, verdicts
+from autograder import evaluate, graph, spec, verdicts
 from autograder.course import strip_markers
 from conftest import ROOT
 
@@ -217,7 +217,6 @@ def test_a_plain_model_handed_in_as_the_augmented_one_earns_nothing(tmp_path):
     import torchvision
     from torch.utils.data import TensorDataset
 
-    from autograder import spec
     from autograder.data import mnist_root
     from autograder.reference import batches, fit
 
@@ -231,3 +230,25 @@ def test_a_plain_model_handed_in_as_the_augmented_one_earns_nothing(tmp_path):
     graph.save(trained, tmp_path, "augmented")
     reason = verdicts.judge("05_augmentation", tmp_path)["test_augmented_model"]
     assert reason and "perturbed test digits right" in reason, reason
+
+
+@pytest.mark.parametrize("assignment, key, names", [
+    ("04_dense_vs_cnn", "comparison val_acc", ["dense", "cnn"]),
+    ("05_augmentation", "sweep accuracies", ["sweep0 clean", "sweep0 perturbed", "sweep2 clean", "sweep2 perturbed"]),
+])
+def test_a_reported_accuracy_is_checked_against_the_graders_measurement(tmp_path, assignment, key, names):
+    """04's table and 05's sweep report validation accuracies. Inside the kernel a notebook could type
+    them in and patch the grader's `accuracy` to agree; the grader measures the handed-in models itself."""
+    torch.manual_seed(0)
+    for name in {n.split()[0] for n in names}:
+        graph.save(spec.course_cnn(), tmp_path, name)
+
+    def claims(values):
+        (tmp_path / "observations.jsonl").write_text(json.dumps({"claim": key, "value": values}) + "\n")
+        return verdicts.judge(assignment, tmp_path)[f"test_{key.split()[0]}"]
+
+    typed = claims({name: 0.99 for name in names})
+    assert typed and "the grader measures" in typed, typed
+    measured = {name: evaluate.accuracy(graph.load(tmp_path, name.split()[0]), split="validation",
+                                        perturbed=name.endswith("perturbed")) for name in names}
+    assert claims(measured) is None

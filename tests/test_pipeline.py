@@ -2,6 +2,7 @@
 
 (The source notebooks themselves run under nbval: pytest collects source/ with --nbval-lax.)
 """
+import json
 import shutil
 import subprocess
 import sys
@@ -101,6 +102,29 @@ def test_every_test_cell_is_checked_outside_the_kernel(assignment):
         tests = {c.metadata.nbgrader["grade_id"] for c in nbformat.read(path, as_version=4).cells
                  if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("grade")}
         assert tests and tests <= outside, f"test cells without a check outside the kernel: {sorted(tests - outside)}"
+
+
+def yes_or_no(value):
+    """True for an answer made only of booleans: one a student can guess without solving anything."""
+    if isinstance(value, list):
+        return all(yes_or_no(v) for v in value)
+    return isinstance(value, bool)
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_guessing_every_yes_or_no_answer_earns_no_cell(assignment, tmp_path):
+    """A kernel can write the grader's records file itself (silencing its errors, as in test_attacks.py),
+    and it can guess every check whose answer is yes or no. Each test cell must still have a check it
+    cannot guess: a value on the hidden test's own inputs, or the grader's own measurement."""
+    expected = observe.current(ROOT / "source" / assignment)
+    guesses = [{"key": key, "value": value} for checks in expected["cells"].values()
+               for key, value in checks.items() if yes_or_no(value)]
+    (tmp_path / observe.RECORDS).write_text("".join(json.dumps(g) + "\n" for g in guesses))
+    tests = [c.metadata.nbgrader["grade_id"] for path in course.notebooks(ROOT / "source" / assignment)
+             for c in nbformat.read(path, as_version=4).cells
+             if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("grade")]
+    earned = [cell for cell, reason in verdicts.decide(assignment, expected, tmp_path, tests).items() if not reason]
+    assert not earned, f"guessed yes/no answers alone pass {earned}"
 
 
 def test_expected_json_goes_stale_when_code_changes_not_prose(tmp_path):

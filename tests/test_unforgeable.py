@@ -13,6 +13,7 @@ import pytest
 
 from autograder import course, grading
 from conftest import ROOT
+from test_attacks import FORGERIES
 
 ASSIGNMENT = "03_mnist_cnn"
 NOTEBOOK = "mnist_cnn.ipynb"
@@ -30,7 +31,15 @@ CHEATS = {
     "patches_builtins": ("import builtins\n"
                          "_len = builtins.len\n"
                          "builtins.len = lambda obj: 1 if getattr(obj, 'shape', None) == (10000,) else _len(obj)"),
+    # No working reload: silence the failing test and write the grader's records file with the answers
+    # a student can guess (the hidden check's name shows in feedback; its answer is "yes, yes").
+    "forges_records": FORGERIES["class_patch"] + (
+        "\nimport json, os\n"
+        "with open(os.path.join(os.environ.get('GRADER_EXPORT_DIR', '.'), 'observations.jsonl'), 'a') as f:\n"
+        "    f.write(json.dumps({'key': \"the reloaded model is in eval mode and gives the trained model's logits\","
+        " 'value': [True, True]}) + '\\n')"),
 }
+NO_RELOAD = "def reload(path):\n    return model"
 
 
 # Honest but wrong in one way (and untrained, to keep the test short): graded here and by a plain
@@ -47,6 +56,8 @@ def submission(cheat, wrong=None):
             c.source = course.strip_markers(c.source)
             if wrong and c.metadata.nbgrader["grade_id"] == "mnist_cnn":
                 c.source = c.source.replace(*wrong)
+            if cheat == CHEATS["forges_records"] and c.metadata.nbgrader["grade_id"] == "reload":
+                c.source = NO_RELOAD
     train = next(i for i, c in enumerate(nb.cells) if "history = train(" in c.source)
     nb.cells[train].source = SKIP_TRAINING + "\n" + cheat
     return nb
@@ -79,6 +90,16 @@ def test_patching_earns_no_accuracy_point(graded, student):
     _, rows = graded
     assert rows[student]["test_accuracy"] == 0, rows[student]
     assert rows[student]["test_layer_shapes"] == points("test_layer_shapes"), "a correct architecture keeps its points"
+
+
+def test_forged_records_of_guessable_answers_earn_nothing(graded):
+    """test_pipeline.py checks that no test cell can be passed by guessed yes/no answers; this is the
+    same attack made by a real submission, through the class grader."""
+    course_dir, rows = graded
+    assert rows["forges_records"]["test_reload"] == 0, rows["forges_records"]
+    executed = nbformat.read(course_dir / "autograded" / "forges_records" / ASSIGNMENT / NOTEBOOK, as_version=4)
+    cell = next(c for c in executed.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "test_reload")
+    assert not any(o.output_type == "error" for o in cell.outputs), "the failing check was not silenced"
 
 
 def test_the_grader_itself_was_fooled_inside_the_kernel(graded):
