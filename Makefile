@@ -4,13 +4,16 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: course test release setup sandbox clean
+.PHONY: course test lab release setup sandbox clean
 
 course: setup  ## set up everything, release every assignment, autograde the sample submissions
 	$(BIN)/python -m autograder demo
 
 test: setup  ## the whole test suite: pipeline, data, grading, and every notebook under nbval
 	$(BIN)/python -m pytest
+
+lab: setup  ## open the course in JupyterLab: the instructor's view, or a student's with STUDENT=<id>
+	$(BIN)/python -m autograder lab $(if $(STUDENT),--student $(STUDENT))
 
 release: setup  ## after editing an instructor notebook: regenerate release/, re-run the changed solutions (expected.json)
 	$(BIN)/python -m autograder release
@@ -31,4 +34,4 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 	touch $@
 
 clean:  ## remove the environment and the demo's grading files (not the MNIST cache)
-	rm -rf $(VENV) gradebook.db submitted autograded feedback grades.csv
+	rm -rf $(VENV) gradebook.db submitted autograded feedback grades.csv exchange students .lab

@@ -3,6 +3,12 @@ c = get_config()  # noqa: F821 - provided by nbgrader
 
 c.CourseDirectory.course_id = "mnist-cnn"
 
+# The exchange, where released assignments, submissions and feedback pass between instructor and
+# students: a folder of the course here. On a shared server, point it at a folder every student
+# can write to (nbgrader's default, /usr/local/share/nbgrader/exchange, needs root to create).
+import os  # noqa: E402
+c.Exchange.root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "exchange")
+
 # Training cells run for a minute or two on a laptop CPU; give each cell ten.
 c.Execute.timeout = 600
 c.ExecutePreprocessor.timeout = 600

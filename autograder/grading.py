@@ -186,6 +186,9 @@ def record(course_dir, result, secrets=()):
         (staging / name).write_bytes(redact.notebook(data, secrets))
     if result.get("timestamp"):
         (staging / "timestamp.txt").write_bytes(result["timestamp"])
+    secret = course_dir / "submitted" / student / assignment / "submission_secret.txt"   # from nbgrader's exchange:
+    if secret.is_file():                                                # release_feedback names the feedback with it
+        shutil.copy(secret, staging)
     nbgrader = course.api(course_dir, CourseDirectory={"submitted_directory": str(course_dir / ".grading")},
                           Execute={"enabled": False}, ClearOutput={"enabled": False})     # --no-execute
     course.succeeded(nbgrader.autograde(assignment, student), f"autograde {assignment} {student}")

@@ -1,0 +1,91 @@
+"""The course in JupyterLab, as the instructor sees it or as a student does: `python -m autograder lab`.
+
+The instructor's view opens the course folder with every nbgrader panel (Formgrader, Create
+Assignment). A student's view (`--student ID`) opens the student's own folder,
+<course>/students/<ID>, with the Assignment List and Validate only. Both read the course's
+nbgrader_config.py: its course id, its exchange and its cell timeout (so Validate does not cut a
+training cell). Each view gets a Jupyter configuration folder of its own, <course>/.lab/<view>,
+that this module writes; nothing in the user's own Jupyter settings changes.
+
+nbgrader's Validate handler runs the notebook inside the server's event loop: while a CNN trains
+for Validate, the server answers nobody (not even the save button). The views replace it with the
+same handler run in a thread (`_load_jupyter_server_extension`).
+"""
+import asyncio
+import json
+import os
+import sys
+from pathlib import Path
+
+from nbgrader.server_extensions.validate_assignment.handlers import (NbGraderVersionHandler,
+                                                                     ValidateAssignmentHandler)
+from tornado import web
+
+STUDENT_HIDDEN = ["@jupyter/nbgrader:formgrader", "@jupyter/nbgrader:create-assignment"]
+
+
+def folder(course_dir, student=None):
+    """Where the view opens: the course, or the student's own folder."""
+    return Path(course_dir).resolve() / "students" / student if student else Path(course_dir).resolve()
+
+
+def write_config(course_dir, student=None):
+    """<course>/.lab/<view>: the Jupyter configuration folder of the instructor's or a student's view."""
+    course_dir = Path(course_dir).resolve()
+    config = course_dir / ".lab" / (f"student-{student}" if student else "instructor")
+    (config / "labconfig").mkdir(parents=True, exist_ok=True)
+    extensions = {"nbgrader.server_extensions.validate_assignment": False, "autograder.lab": True}
+    if student:
+        extensions["nbgrader.server_extensions.formgrader"] = False
+    (config / "jupyter_server_config.json").write_text(json.dumps(
+        {"ServerApp": {"jpserver_extensions": extensions}}, indent=1))
+    hidden = {name: True for name in STUDENT_HIDDEN} if student else {}
+    (config / "labconfig" / "page_config.json").write_text(json.dumps({"disabledExtensions": hidden}, indent=1))
+    lines = [f"load_subconfig({str(course_dir / 'nbgrader_config.py')!r})"]
+    if student:   # its own id and its own record of what it submitted (fetch_feedback looks there)
+        lines += [f"c.CourseDirectory.student_id = {student!r}", f"c.Exchange.cache = {str(config / 'cache')!r}"]
+    (config / "nbgrader_config.py").write_text("\n".join(lines) + "\n")
+    return config
+
+
+def environment(course_dir, student=None):
+    """os.environ with the view's Jupyter configuration folder."""
+    return {**os.environ, "JUPYTER_CONFIG_DIR": str(write_config(course_dir, student))}
+
+
+def command(course_dir, student=None, extra=()):
+    """The `jupyter lab` command line of a view, and the folder it runs in."""
+    where = folder(course_dir, student)
+    where.mkdir(parents=True, exist_ok=True)
+    argv = [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={where}", *extra]
+    if os.geteuid() == 0:
+        argv.append("--allow-root")
+    return argv, where
+
+
+def run(course_dir, student=None, extra=()):
+    """Open the view (until Ctrl+C)."""
+    argv, where = command(course_dir, student, extra)
+    os.chdir(where)
+    os.execve(argv[0], argv, environment(course_dir, student))
+
+
+class ValidateInThread(ValidateAssignmentHandler):
+    """nbgrader's Validate, with the notebook run in a thread: the server keeps answering meanwhile."""
+
+    @web.authenticated
+    async def post(self):
+        try:
+            path = self.get_argument("path")
+        except web.MissingArgumentError:
+            path = self.get_json_body()["path"]
+        output = await asyncio.to_thread(self.validate_notebook, path)
+        self.finish(json.dumps(output))
+
+
+def _load_jupyter_server_extension(serverapp):
+    webapp = serverapp.web_app
+    webapp.settings["root_dir"] = serverapp.root_dir
+    base = webapp.settings["base_url"].rstrip("/")
+    webapp.add_handlers(".*$", [(f"{base}/assignments/validate", ValidateInThread),
+                                (f"{base}/nbgrader_version", NbGraderVersionHandler)])

@@ -1,0 +1,81 @@
+"""The course through nbgrader's exchange, as instructor and students use it, with the real commands.
+
+release_assignment -> each student's fetch_assignment -> their work -> submit -> collect ->
+`python -m autograder grade` -> feedback -> release_feedback -> each student's fetch_feedback.
+The students' commands run with the configuration of their JupyterLab view (autograder/lab.py),
+so the Assignment List and Validate in the browser use the same exchange and course id.
+"""
+import shutil
+import subprocess
+import sys
+
+import nbformat
+import pytest
+
+from autograder import course, grading, lab
+from conftest import ROOT
+
+ASSIGNMENT = "02_layer_tracing"
+NOTEBOOK = "layer_tracing.ipynb"
+STUDENTS = {"alice": "solves it", "bob": "hands it in untouched"}
+
+
+def nbgrader(course_dir, *args, student=None):
+    """Run an nbgrader command as the instructor (in the course) or as a student (in their folder)."""
+    done = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=lab.folder(course_dir, student),
+                          env=lab.environment(course_dir, student), capture_output=True, text=True)
+    assert done.returncode == 0, f"nbgrader {' '.join(args)} as {student or 'instructor'} failed:\n{done.stderr[-2000:]}"
+    return done.stderr
+
+
+def solve(path):
+    """Alice's work: each answer cell as in the instructor's solution."""
+    solution = {c.metadata.nbgrader["grade_id"]: course.strip_markers(c.source)
+                for c in nbformat.read(ROOT / "source" / ASSIGNMENT / NOTEBOOK, as_version=4).cells
+                if course.is_answer(c)}
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        if course.is_answer(cell):
+            cell.source = solution[cell.metadata.nbgrader["grade_id"]]
+    nbformat.write(nb, path)
+
+
+@pytest.fixture(scope="module")
+def exchanged(tmp_path_factory):
+    """A course whose assignment 02 went through the exchange and was graded; {student: summary row}."""
+    course_dir = tmp_path_factory.mktemp("exchange")
+    shutil.copytree(ROOT / "source" / ASSIGNMENT, course_dir / "source" / ASSIGNMENT)
+    shutil.copy(ROOT / "nbgrader_config.py", course_dir)
+    course.release(course_dir, ASSIGNMENT)
+    nbgrader(course_dir, "release_assignment", ASSIGNMENT)
+    for student in STUDENTS:
+        lab.folder(course_dir, student).mkdir(parents=True)
+        nbgrader(course_dir, "fetch_assignment", ASSIGNMENT, student=student)
+    solve(lab.folder(course_dir, "alice") / ASSIGNMENT / NOTEBOOK)
+    for student in STUDENTS:
+        nbgrader(course_dir, "submit", ASSIGNMENT, student=student)
+    nbgrader(course_dir, "collect", ASSIGNMENT)
+    rows = grading.grade(course_dir, ASSIGNMENT, budget_s=300, log=lambda message: None)
+    course.feedback(course_dir, ASSIGNMENT)
+    nbgrader(course_dir, "release_feedback", ASSIGNMENT)
+    for student in STUDENTS:
+        nbgrader(course_dir, "fetch_feedback", ASSIGNMENT, student=student)
+    return course_dir, {row["student"]: row for row in rows}
+
+
+def test_each_submission_arrives_under_its_students_name_and_is_graded(exchanged):
+    _, rows = exchanged
+    assert set(rows) == set(STUDENTS)
+    assert rows["alice"]["score"] == rows["alice"]["max"] > 0, rows["alice"]
+    assert rows["bob"]["score"] == 0, rows["bob"]
+
+
+@pytest.mark.parametrize("student", STUDENTS)
+def test_each_student_fetches_their_own_feedback(exchanged, student):
+    course_dir, rows = exchanged
+    fetched = sorted((lab.folder(course_dir, student) / ASSIGNMENT / "feedback").glob(f"*/{NOTEBOOK[:-6]}.html"))
+    assert len(fetched) == 1, f"{student} fetched {len(fetched)} feedback files"
+    html = fetched[0].read_text()
+    row = rows[student]
+    assert f"Score: {row['score']:g} / {row['max']:g}" in html.replace(".0 ", " ").replace(".0<", "<"), html[:2000]
+    assert "BEGIN HIDDEN TESTS" not in html
