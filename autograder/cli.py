@@ -2,7 +2,7 @@
 import argparse
 from pathlib import Path
 
-from autograder import course, data, demo, grading, notebooks
+from autograder import course, data, demo, export, grading, notebooks
 
 
 def main(argv=None):
@@ -25,13 +25,20 @@ def main(argv=None):
     grd.add_argument("--scheduler", help="address of a Dask scheduler, e.g. tcp://10.0.0.5:8786")
     fbk = sub.add_parser("feedback", help="HTML feedback per student, hidden tests hidden")
     fbk.add_argument("assignment")
-    exp = sub.add_parser("export", help="CSV with one column per graded test cell")
-    exp.add_argument("assignment")
-    exp.add_argument("--output", type=Path, help="default: grades-<assignment>.csv")
+    exp = sub.add_parser("export", help="grades CSV: a column per graded test cell, or for Canvas or Moodle")
+    exp.add_argument("assignment", help="with --format canvas or moodle, `all` for every assignment")
+    exp.add_argument("--format", choices=["cells", "canvas", "moodle"], default="cells",
+                     help="cells (default): a column per test cell; canvas, moodle: the LMS's grade import")
+    exp.add_argument("--output", type=Path, help="default: grades-, canvas- or moodle-<assignment>.csv")
     sub.add_parser("benchmark", help="execute and measure every notebook; CNN recipe vs the seed's")
+    lab = sub.add_parser("lab", help="open the course in JupyterLab (the instructor's view, or --student ID's); "
+                                     "other options go to jupyter lab, e.g. --port 8890")
+    lab.add_argument("--student", help="a student's view: their folder, Assignment List and Validate only")
     rec = sub.add_parser("record", help="execute notebooks and keep the outputs nbval checks (and expected.json)")
     rec.add_argument("notebooks", nargs="+", type=Path)
-    args = parser.parse_args(argv)
+    args, jupyter_args = parser.parse_known_args(argv)
+    if jupyter_args and args.command != "lab":
+        parser.error(f"unrecognized arguments: {' '.join(jupyter_args)}")
 
     if args.command == "data":
         print(data.mnist_root())
@@ -53,15 +60,28 @@ def main(argv=None):
     elif args.command == "feedback":
         course.feedback(args.course, args.assignment)
         print(f"feedback written to {args.course / 'feedback'}")
-    elif args.command == "export":
+    elif args.command == "export" and args.format == "cells":
         path = args.output or args.course / f"grades-{args.assignment}.csv"
         rows = grading.export(args.course, args.assignment, path)
         print(f"{len(rows)} students written to {path}")
+    elif args.command == "export":
+        path = args.output or args.course / f"{args.format}-{args.assignment}.csv"
+        names = [] if args.assignment == "all" else [args.assignment]
+        with course.gradebook(args.course) as gb:
+            if not set(names) <= {a.name for a in gb.assignments}:
+                exp.error(f"no assignment {args.assignment} in the gradebook")
+            rows = export.LMS[args.format](gb, names)
+        export.write_rows(rows, path)
+        print(f"{args.format} grades written to {path}")
     elif args.command == "benchmark":
         from autograder import benchmark
 
         data.mnist_root()
         benchmark.run(args.course)
+    elif args.command == "lab":
+        from autograder import lab
+
+        lab.run(args.course, args.student, jupyter_args)
     elif args.command == "record":
         for path in args.notebooks:
             notebooks.record(path)
