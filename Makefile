@@ -4,12 +4,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: course test lab release setup sandbox clean
+.PHONY: course test lab release setup sandbox browser clean
 
 course: setup  ## set up everything, release every assignment, autograde the sample submissions
 	$(BIN)/python -m autograder demo
 
-test: setup  ## the whole test suite: pipeline, data, grading, and every notebook under nbval
+test: setup browser  ## the whole test suite: pipeline, data, grading, the browser, and every notebook under nbval
 	$(BIN)/python -m pytest
 
 lab: setup  ## open the course in JupyterLab: the instructor's view, or a student's with STUDENT=<id>
@@ -26,6 +26,11 @@ sandbox:  ## bubblewrap, the sandbox class grading runs students' kernels in: in
 	@command -v bwrap >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
 	  apt-get update -qq && apt-get install -y -qq bubblewrap >/dev/null; } || \
 	  echo "Class grading needs bubblewrap: sudo apt-get install bubblewrap (Debian/Ubuntu), sudo dnf install bubblewrap (Fedora)"
+
+browser:  ## Chromium, which the browser tests drive (tests/test_browser.py): installed with apt where we may
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } || \
+	  echo "The browser tests need Chromium: sudo apt-get install chromium (Debian/Ubuntu); they are skipped without it"
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)

@@ -22,6 +22,7 @@ from nbgrader.server_extensions.validate_assignment.handlers import (NbGraderVer
 from tornado import web
 
 STUDENT_HIDDEN = ["@jupyter/nbgrader:formgrader", "@jupyter/nbgrader:create-assignment"]
+NEWS = "@jupyterlab/apputils-extension:announcements"     # asks to fetch news from the internet
 
 
 def folder(course_dir, student=None):
@@ -40,6 +41,7 @@ def write_config(course_dir, student=None):
     (config / "jupyter_server_config.json").write_text(json.dumps(
         {"ServerApp": {"jpserver_extensions": extensions}}, indent=1))
     hidden = {name: True for name in STUDENT_HIDDEN} if student else {}
+    hidden[NEWS] = True
     (config / "labconfig" / "page_config.json").write_text(json.dumps({"disabledExtensions": hidden}, indent=1))
     lines = [f"load_subconfig({str(course_dir / 'nbgrader_config.py')!r})"]
     if student:   # its own id and its own record of what it submitted (fetch_feedback looks there)

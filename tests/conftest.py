@@ -29,6 +29,14 @@ def graded_course(tmp_path_factory):
     return course
 
 
+@pytest.fixture(scope="session")
+def exchanged(tmp_path_factory):
+    """A course whose assignment 02 went through nbgrader's exchange and was graded (test_exchange.py)."""
+    from test_exchange import run_exchange
+
+    return run_exchange(tmp_path_factory.mktemp("exchange"))
+
+
 def _patient_nbval():
     """nbval reads a cell's output messages only after the cell has finished, and ZeroMQ drops what
     its queues cannot hold: a progress bar redrawn ten times a second through a long training cell

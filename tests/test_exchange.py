@@ -40,10 +40,9 @@ def solve(path):
     nbformat.write(nb, path)
 
 
-@pytest.fixture(scope="module")
-def exchanged(tmp_path_factory):
-    """A course whose assignment 02 went through the exchange and was graded; {student: summary row}."""
-    course_dir = tmp_path_factory.mktemp("exchange")
+def run_exchange(course_dir):
+    """Assignment 02 through the exchange into course_dir, graded: course_dir, {student: summary row}.
+    (The fixture `exchanged` in conftest.py, shared with test_browser.py.)"""
     shutil.copytree(ROOT / "source" / ASSIGNMENT, course_dir / "source" / ASSIGNMENT)
     shutil.copy(ROOT / "nbgrader_config.py", course_dir)
     course.release(course_dir, ASSIGNMENT)
