@@ -58,13 +58,19 @@ def run_notebook(path):
     with client.setup_kernel():
         sampler = PeakMemory(client.km.provisioner.process.pid)
         sampler.start()
+        sections, section = {}, "(before the first heading)"
         for index, cell in enumerate(nb.cells):
+            headings = [line[2:] for line in cell.source.splitlines() if line.startswith("# ")]
+            if cell.cell_type == "markdown" and headings:
+                section = headings[-1]
+            cell_start = time.perf_counter()
             client.execute_cell(cell, index)
+            sections[section] = sections.get(section, 0) + time.perf_counter() - cell_start
         sampler.running = False
     seconds = time.perf_counter() - start
     report = next(o["text"] for o in nb.cells[-1].outputs if "BENCHMARK" in o.get("text", ""))
     return {"notebook": str(path), "seconds": round(seconds, 1), "peak_memory_mb": round(sampler.peak / 2**20),
-            **json.loads(report.split("BENCHMARK ", 1)[1])}
+            "sections": {name: round(t, 1) for name, t in sections.items()}, **json.loads(report.split("BENCHMARK ", 1)[1])}
 
 
 def time_to_accuracy(loader, num_epochs, make_optimizer, target=spec.TARGET_ACCURACY, device="cpu", smoothing=0.0):
@@ -159,7 +165,12 @@ def markdown(result, course_dir):
         accs = ", ".join(f"{k} {100 * v:.2f} %" for k, v in n["accuracies"].items()) or "-"
         lines.append(f"| {Path(n['notebook']).relative_to(course_dir)} | {n['seconds']} | {n['peak_memory_mb']} "
                      f"| {n['device']} | {accs} |")
-    lines += [f"| **all notebooks** | **{result['total_seconds']}** | | | |", "",
+    lines.append(f"| **all notebooks** | **{result['total_seconds']}** | | | |")
+    for n in result["notebooks"]:
+        if len(n.get("sections", {})) > 2:      # a lecture: what each part costs, for the timing plan
+            lines += ["", f"Seconds of computation per section of {Path(n['notebook']).relative_to(course_dir)}: "
+                      + "; ".join(f"{name} {t:g}" for name, t in n["sections"].items()) + "."]
+    lines += ["",
               "| CNN recipe | seconds of training to 99.0 % | against the last row | test accuracy per epoch |",
               "|---|---|---|---|"]
     reference = list(result["recipes"].values())[-1]["seconds_to_99"]

@@ -2,6 +2,8 @@
 import argparse
 from pathlib import Path
 
+import nbformat
+
 from autograder import course, data, demo, export, grading, notebooks
 
 
@@ -11,7 +13,8 @@ def main(argv=None):
                         help="nbgrader course directory (default: the current directory)")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("data", help="prepare and verify MNIST in the course data directory")
-    rel = sub.add_parser("release", help="generate release/ from source/ with nbgrader")
+    rel = sub.add_parser("release", help="generate release/ from source/ with nbgrader, and the students' copy "
+                                         "of each live-coding lecture (notebooks/students/)")
     rel.add_argument("assignments", nargs="*", help="default: every assignment in source/")
     exp_ = sub.add_parser("expect", help="run the solutions once; write each source/<assignment>/expected.json")
     exp_.add_argument("assignments", nargs="*", help="default: every assignment whose expected.json is stale")
@@ -46,6 +49,10 @@ def main(argv=None):
         for name in args.assignments or course.assignments(args.course):
             course.release(args.course, name)
             print(f"released {name}")
+        for lecture, copy in notebooks.live_lectures(args.course).items():
+            copy.parent.mkdir(exist_ok=True)
+            nbformat.write(notebooks.blank_copy(lecture), copy)
+            print(f"students' copy of {lecture.name} written to {copy}")
     elif args.command == "expect":
         for name in args.assignments or notebooks.stale(args.course):
             notebooks.expect(args.course / "source" / name)

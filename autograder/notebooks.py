@@ -1,4 +1,5 @@
-"""Executing notebooks: recording the outputs that nbval checks, and the expected observations."""
+"""Executing notebooks: recording the outputs that nbval checks, and the expected observations;
+the students' copy of a live-coding lecture."""
 import json
 import os
 import tempfile
@@ -6,10 +7,12 @@ from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
+from nbgrader.preprocessors import ClearOutput, ClearSolutions
 
 from autograder import course as course_mod, observe
 
 CHECKED = "nbval-check-output"
+BLANK = "_____  # we write this together in class"
 
 
 def execute(path, timeout=600, **hooks):
@@ -45,6 +48,23 @@ def keep_checked_outputs(nb):
         if CHECKED not in cell.metadata.get("tags", []):
             cell.outputs = []
             cell.execution_count = None
+
+
+def blank_copy(path):
+    """The students' copy of a lecture: nbgrader's ClearSolutions (as for the assignments) replaces
+    each ### BEGIN SOLUTION ... ### END SOLUTION region, which the class writes live, by a blank;
+    no cell keeps an output."""
+    nb = nbformat.read(path, as_version=4)
+    nb, _ = ClearSolutions(code_stub={"python": BLANK}, enforce_metadata=False).preprocess(nb, {})
+    nb, _ = ClearOutput().preprocess(nb, {})
+    return nb
+
+
+def live_lectures(course):
+    """{lecture in notebooks/: its students' copy in notebooks/students/}, for lectures with live-coding regions."""
+    folder = Path(course) / "notebooks"
+    return {path: folder / "students" / path.name for path in sorted(folder.glob("*.ipynb"))
+            if "### BEGIN SOLUTION" in path.read_text()}
 
 
 def stale(course):

@@ -5,14 +5,15 @@ The full benchmark executes every notebook once more and times the machine, so C
 and its figures are in the README.
 """
 import nbformat
-from nbformat.v4 import new_code_cell, new_notebook
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from autograder import benchmark
 
 
-def test_a_notebook_report_has_time_memory_device_and_accuracies(tmp_path):
+def test_a_notebook_report_has_time_memory_device_accuracies_and_sections(tmp_path):
     path = tmp_path / "tiny.ipynb"
-    nbformat.write(new_notebook(cells=[new_code_cell(
+    nbformat.write(new_notebook(cells=[new_markdown_cell("# Part A"), new_code_cell("x = 1"),
+                                       new_markdown_cell("# Part B\nwhere the time goes"), new_code_cell(
         "import numpy\nblock = numpy.ones(50_000_000)  # 400 MB, so the peak is visible\n"
         "import time; time.sleep(1.5)\n"
         "device = 'cpu'\nhistory = {'loss': [0.3, 0.1], 'test_acc': [0.97, 0.9912]}\n"
@@ -23,12 +24,14 @@ def test_a_notebook_report_has_time_memory_device_and_accuracies(tmp_path):
     assert report["accuracies"] == {"history": 0.9912}
     assert report["seconds"] >= 1.5
     assert report["peak_memory_mb"] >= 380
+    assert report["sections"]["Part B"] >= 1.5 > report["sections"]["Part A"], report["sections"]
 
 
 def test_the_markdown_table_lists_every_notebook_and_recipe(tmp_path):
     result = {"machine": "test", "grader_eval_seconds": 1.2, "total_seconds": 12.0,
               "notebooks": [{"notebook": str(tmp_path / "a.ipynb"), "seconds": 12.0, "peak_memory_mb": 900,
-                             "device": "cpu", "accuracies": {"history": 0.9912}}],
+                             "device": "cpu", "accuracies": {"history": 0.9912},
+                             "sections": {"Part 1": 1.0, "Part 2": 2.5, "Part 3": 8.5}}],
               "recipes": {"fast": {"seconds_to_99": 30.5, "training_seconds": 45.0,
                                    "test_acc_per_epoch": [0.985, 0.991]},
                           "never": {"seconds_to_99": None, "training_seconds": 90.0,
@@ -41,4 +44,5 @@ def test_the_markdown_table_lists_every_notebook_and_recipe(tmp_path):
     assert "| never | not reached in 90.0 | - | 98.00 |" in table
     assert "not reached in 90.0" in table
     assert "1.2 s" in table
+    assert "per section of a.ipynb: Part 1 1; Part 2 2.5; Part 3 8.5." in table
 
