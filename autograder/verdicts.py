@@ -108,12 +108,30 @@ def augmentation_verdicts(folder):
     return {"test_augmented_model": robust, "test_sweep": sweep}
 
 
+def regularisation_verdicts(folder):
+    def on_validation(name):
+        return lambda: evaluate.accuracy(load(folder, name), split="validation")
+
+    def final():
+        measured = evaluate.check_accuracy(load(folder, "final"), spec.REGULARISED_ACCURACY, name="the final model")
+        check_claims(folder, "final test accuracy", {"final": lambda: measured})
+
+    return {
+        "test_ablation": lambda: check_claims(folder, "ablation accuracies", {
+            name: on_validation(name) for name in ("ablation plain", "ablation both")}),
+        "test_sweep": lambda: check_claims(folder, "sweep accuracies", {
+            name: on_validation(name) for name in ("sweep sgd 0.1", "sweep adam 0.001")}),
+        "test_final": final,
+    }
+
+
 # assignment -> (test cells it decides, function of the export folder giving one check per cell)
 VERDICTS = {
     "03_mnist_cnn": (["test_output_and_params", "test_layer_shapes", "test_behaviour", "test_accuracy"],
                      cnn_verdicts),
     "04_dense_vs_cnn": (["test_accuracies", "test_shift_robustness", "test_comparison"], dense_vs_cnn_verdicts),
     "05_augmentation": (["test_augmented_model", "test_sweep"], augmentation_verdicts),
+    "06_regularisation": (["test_ablation", "test_sweep", "test_final"], regularisation_verdicts),
 }
 
 

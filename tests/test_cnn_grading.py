@@ -232,23 +232,33 @@ def test_a_plain_model_handed_in_as_the_augmented_one_earns_nothing(tmp_path):
     assert reason and "perturbed test digits right" in reason, reason
 
 
-@pytest.mark.parametrize("assignment, key, names", [
-    ("04_dense_vs_cnn", "comparison val_acc", ["dense", "cnn"]),
-    ("05_augmentation", "sweep accuracies", ["sweep0 clean", "sweep0 perturbed", "sweep2 clean", "sweep2 perturbed"]),
-])
-def test_a_reported_accuracy_is_checked_against_the_graders_measurement(tmp_path, assignment, key, names):
-    """04's table and 05's sweep report validation accuracies. Inside the kernel a notebook could type
-    them in and patch the grader's `accuracy` to agree; the grader measures the handed-in models itself."""
+SWEEP_05 = {f"sweep{s} {kind}": (f"sweep{s}", kind == "perturbed") for s in (0, 2) for kind in ("clean", "perturbed")}
+CLAIMS = {  # assignment -> (test cell, records key, {reported name: (handed-in model, measured on perturbed digits)})
+    "04_dense_vs_cnn": ("test_comparison", "comparison val_acc", {"dense": ("dense", False), "cnn": ("cnn", False)}),
+    "05_augmentation": ("test_sweep", "sweep accuracies", SWEEP_05),
+    "06_regularisation/ablation": ("test_ablation", "ablation accuracies",
+                                   {name: (name, False) for name in ("ablation plain", "ablation both")}),
+    "06_regularisation/sweep": ("test_sweep", "sweep accuracies",
+                                {name: (name, False) for name in ("sweep sgd 0.1", "sweep adam 0.001")}),
+}
+
+
+@pytest.mark.parametrize("case", CLAIMS)
+def test_a_reported_accuracy_is_checked_against_the_graders_measurement(tmp_path, case):
+    """04's table, 05's sweep and 06's ablation and sweep report validation accuracies. Inside the
+    kernel a notebook could type them in and patch the grader's `accuracy` to agree; the grader
+    measures the handed-in models itself."""
+    cell, key, reported = CLAIMS[case]
     torch.manual_seed(0)
-    for name in {n.split()[0] for n in names}:
-        graph.save(spec.course_cnn(), tmp_path, name)
+    for model, _ in reported.values():
+        graph.save(spec.course_cnn(), tmp_path, model)
 
     def claims(values):
         (tmp_path / "observations.jsonl").write_text(json.dumps({"claim": key, "value": values}) + "\n")
-        return verdicts.judge(assignment, tmp_path)[f"test_{key.split()[0]}"]
+        return verdicts.judge(case.split("/")[0], tmp_path)[cell]
 
-    typed = claims({name: 0.99 for name in names})
+    typed = claims({name: 0.99 for name in reported})
     assert typed and "the grader measures" in typed, typed
-    measured = {name: evaluate.accuracy(graph.load(tmp_path, name.split()[0]), split="validation",
-                                        perturbed=name.endswith("perturbed")) for name in names}
+    measured = {name: evaluate.accuracy(graph.load(tmp_path, model), split="validation", perturbed=perturbed)
+                for name, (model, perturbed) in reported.items()}
     assert claims(measured) is None

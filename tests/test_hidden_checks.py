@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-TRAINING = ("fit(", "= train(", "train_with(", "small_budget(")
+TRAINING = ("fit(", "= train(", "train_with(", "small_budget(", "train_budget(")
 
 # assignment -> [(solution cell, test cell, visible, (solution text, mistake))]
 WRONG = {
@@ -94,6 +94,17 @@ WRONG = {
           "return max(reversed(list(sweep)), key=lambda s: (sweep[s][\"clean\"] + sweep[s][\"perturbed\"]) / 2)")),
         ("robustness_curve", "test_robustness_curve", None,
          ("for level in levels]", "for level in sorted(levels)]")),
+    ],
+    "06_regularisation": [
+        ("dropout", "test_dropout", True,
+         ("return x * keep / (1 - self.p)", "x.mul_(keep).div_(1 - self.p)\n        return x")),
+        ("batch_norm", "test_batch_norm", True,
+         ("self.running_mean.mul_(1 - self.momentum).add_(self.momentum * mean)",
+          "self.running_mean.mul_(0.9).add_(0.1 * mean)")),
+        ("make_optimizer", "test_make_optimizer", True,
+         ("return torch.optim.SGD(params, lr=lr)\n", "return torch.optim.SGD(params, lr=lr, momentum=0.9)\n")),
+        ("choose", "test_choose", None,
+         ("return max(points, key=", "return max(reversed(points), key=")),
     ],
 }
 

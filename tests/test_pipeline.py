@@ -10,7 +10,7 @@ import sys
 import nbformat
 import pytest
 
-from autograder import course, demo, observe, redact, verdicts
+from autograder import course, demo, notebooks, observe, redact, verdicts
 from conftest import ASSIGNMENTS, ROOT
 
 def release_notebooks(assignment):
@@ -102,6 +102,22 @@ def test_every_test_cell_is_checked_outside_the_kernel(assignment):
         tests = {c.metadata.nbgrader["grade_id"] for c in nbformat.read(path, as_version=4).cells
                  if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("grade")}
         assert tests and tests <= outside, f"test cells without a check outside the kernel: {sorted(tests - outside)}"
+
+
+def test_the_live_lecture_has_a_students_copy_in_sync_and_free_of_answers():
+    """The lecture's regions that the class writes live are blanks in notebooks/students/, made by
+    nbgrader's ClearSolutions from today's lecture (`python -m autograder release` writes it)."""
+    lectures = notebooks.live_lectures(ROOT)
+    assert lectures, "no lecture in notebooks/ has a live-coding region (### BEGIN SOLUTION)"
+    secrets = redact.secret_lines(ROOT / "notebooks")
+    for lecture, copy in lectures.items():
+        assert copy.is_file(), f"{copy} is missing: run `python -m autograder release`"
+        assert nbformat.read(copy, as_version=4) == notebooks.blank_copy(lecture), (
+            f"{copy} is stale: run `python -m autograder release` and commit it")
+        text = copy.read_text()
+        leaked = sorted(line for line in secrets if line in text)
+        assert not leaked and "### BEGIN SOLUTION" not in text, f"the students' copy shows answers: {leaked[:3]}"
+        assert text.count(notebooks.BLANK) == lecture.read_text().count("### BEGIN SOLUTION")
 
 
 def yes_or_no(value):

@@ -7,7 +7,8 @@ import pytest
 from autograder import course, spec, verdicts
 from conftest import ASSIGNMENTS, ROOT
 
-THRESHOLDS = [spec.CNN_ACCURACY, spec.DENSE_ACCURACY, spec.AUGMENTED_ACCURACY, spec.TARGET_ACCURACY]
+THRESHOLDS = [spec.CNN_ACCURACY, spec.DENSE_ACCURACY, spec.AUGMENTED_ACCURACY, spec.REGULARISED_ACCURACY,
+              spec.TARGET_ACCURACY]
 # A percentage of 90 or more, as prose writes an accuracy: "98.5 %", "99%", ">= 96.5 %".
 ACCURACY_IN_PROSE = re.compile(r"(?<![\d.])(9\d(?:\.\d+)?)\s?%")
 
