@@ -15,6 +15,7 @@ import asyncio
 import json
 import os
 import sys
+import threading
 from pathlib import Path
 
 from nbgrader.server_extensions.validate_assignment.handlers import (NbGraderVersionHandler,
@@ -73,7 +74,11 @@ def run(course_dir, student=None, extra=()):
 
 
 class ValidateInThread(ValidateAssignmentHandler):
-    """nbgrader's Validate, with the notebook run in a thread: the server keeps answering meanwhile."""
+    """nbgrader's Validate, with the notebook run in a thread: the server keeps answering meanwhile.
+    One Validate at a time: nbgrader's Validator changes the process's working directory and
+    environment while it runs, which two at once would leave wrong."""
+
+    lock = threading.Lock()
 
     @web.authenticated
     async def post(self):
@@ -81,8 +86,12 @@ class ValidateInThread(ValidateAssignmentHandler):
             path = self.get_argument("path")
         except web.MissingArgumentError:
             path = self.get_json_body()["path"]
-        output = await asyncio.to_thread(self.validate_notebook, path)
+        output = await asyncio.to_thread(self.validate_alone, path)
         self.finish(json.dumps(output))
+
+    def validate_alone(self, path):
+        with self.lock:
+            return self.validate_notebook(path)
 
 
 def _load_jupyter_server_extension(serverapp):

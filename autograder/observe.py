@@ -10,6 +10,10 @@ in source/<assignment>/expected.json by `python -m autograder expect`. Who compa
     expected.json and compares in the kernel, with the same `compare`, so both give the same points;
   - a student's own `nbgrader validate`: there is no expected.json, and observe does nothing.
 A failure names the check, never the expected value.
+
+What a notebook reports about its own trained models (an accuracy in a table) is a `claim`: the
+grader measures the handed-in models itself and compares (autograder/verdicts.py); a plain
+`nbgrader autograde` has only the in-kernel comparison its test cell makes.
 """
 import hashlib
 import json

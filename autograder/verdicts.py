@@ -27,15 +27,27 @@ def load(folder, name):
     return graph.load(folder, name)
 
 
-def check_claims(folder, key, measure):
+def check_claims(folder, key, measure, floor=0.3):
     """The accuracies a notebook reports under `key`, {name: accuracy}, against the grader's own
-    measurements, `measure` {name: function}: equal within 0.05 points, as the test cell asks."""
+    measurements, `measure` {name: function}: equal within 0.05 points, as the test cell asks. Each
+    measured accuracy must also reach `floor` (chance is 10 %): an untrained model reported honestly
+    earns nothing."""
     claims = observe.read_records(folder, "claim").get(key)
     assert isinstance(claims, dict), f"{key}: your notebook never got to this check"
     for name, how in measure.items():
         claimed, measured = claims.get(name), how()
         assert isinstance(claimed, (int, float)) and abs(claimed - measured) <= 0.0005, \
             f"{key}: your notebook reports {claimed!r} for {name}, the grader measures {measured:.4f}"
+        assert measured >= floor, f"{key}: the grader measures {measured:.2%} for {name}; was it trained?"
+
+
+def course_model(folder, name, batch_norm=(False,)):
+    """The handed-in model `name`, checked to be the course CNN (with batch norm where batch_norm allows it)."""
+    model = load(folder, name)
+    shapes = sorted(tuple(p.shape) for p in model.parameters())
+    assert any(shapes == sorted(tuple(p.shape) for p in spec.course_cnn(bn).parameters()) for bn in batch_norm), (
+        f"the model '{name}' is not the course CNN{' with batch normalisation' if batch_norm == (True,) else ''}")
+    return model
 
 
 def cnn_verdicts(folder, name="model", threshold=spec.CNN_ACCURACY):
@@ -102,23 +114,25 @@ def augmentation_verdicts(folder):
     def sweep():
         check_claims(folder, "sweep accuracies", {
             f"{model} {kind}": lambda model=model, kind=kind: evaluate.accuracy(
-                load(folder, model), split="validation", perturbed=kind == "perturbed")
+                course_model(folder, model), split="validation", perturbed=kind == "perturbed")
             for model in ("sweep0", "sweep2") for kind in ("clean", "perturbed")})
 
     return {"test_augmented_model": robust, "test_sweep": sweep}
 
 
 def regularisation_verdicts(folder):
-    def on_validation(name):
-        return lambda: evaluate.accuracy(load(folder, name), split="validation")
+    def on_validation(name, batch_norm=(False,)):
+        return lambda: evaluate.accuracy(course_model(folder, name, batch_norm), split="validation")
 
     def final():
-        measured = evaluate.check_accuracy(load(folder, "final"), spec.REGULARISED_ACCURACY, name="the final model")
+        model = course_model(folder, "final", batch_norm=(False, True))
+        measured = evaluate.check_accuracy(model, spec.REGULARISED_ACCURACY, name="the final model")
         check_claims(folder, "final test accuracy", {"final": lambda: measured})
 
     return {
         "test_ablation": lambda: check_claims(folder, "ablation accuracies", {
-            name: on_validation(name) for name in ("ablation plain", "ablation both")}),
+            "ablation plain": on_validation("ablation plain"), "ablation both": on_validation("ablation both", (True,))},
+            floor=0.8),
         "test_sweep": lambda: check_claims(folder, "sweep accuracies", {
             name: on_validation(name) for name in ("sweep sgd 0.1", "sweep adam 0.001")}),
         "test_final": final,

@@ -40,12 +40,17 @@ class Lab:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
         argv, where = lab.command(course_dir, student, ["--no-browser", "--ip=127.0.0.1", f"--port={self.port}",
-                                                        f"--IdentityProvider.token={TOKEN}"])
+                                                        "--ServerApp.port_retries=0", f"--IdentityProvider.token={TOKEN}"])
         self.log = open(SHOTS / f"jupyterlab-{student or 'instructor'}.log", "w")
         self.server = subprocess.Popen(argv, cwd=where, env=lab.environment(course_dir, student),
                                        stdout=self.log, stderr=subprocess.STDOUT)
-        self.wait_until_up()
-        self.page = browser.new_page(viewport={"width": 1400, "height": 900})
+        self.page = None
+        try:
+            self.wait_until_up()
+            self.page = browser.new_page(viewport={"width": 1400, "height": 900})
+        except BaseException:
+            self.close()
+            raise
 
     def url(self, path):
         return f"http://127.0.0.1:{self.port}/{path}?token={TOKEN}"
@@ -61,9 +66,13 @@ class Lab:
         raise AssertionError(f"JupyterLab did not start in {seconds} s: see {self.log.name}")
 
     def close(self):
-        self.page.close()
+        if self.page:
+            self.page.close()
         self.server.terminate()
-        self.server.wait(30)
+        try:
+            self.server.wait(30)
+        except subprocess.TimeoutExpired:
+            self.server.kill()
         self.log.close()
 
 
@@ -178,8 +187,9 @@ def test_the_server_answers_while_validate_runs(student_lab):
     """nbgrader's own handler blocks the server for the whole run; the course's runs it in a thread."""
     view = student_lab
     open_notebook(view, "untouched", "7-student-reopens-untouched-03")
-    view.page.locator(VALIDATE).click()
-    time.sleep(2)                                   # Validate is now executing the notebook (7 s)
+    with view.page.expect_request(lambda request: "assignments/validate" in request.url):
+        view.page.locator(VALIDATE).click()
+    time.sleep(1)                                   # Validate is now executing the notebook (7 s)
     start = time.monotonic()
     urllib.request.urlopen(view.url("api/contents"), timeout=60)
     waited = time.monotonic() - start

@@ -232,33 +232,65 @@ def test_a_plain_model_handed_in_as_the_augmented_one_earns_nothing(tmp_path):
     assert reason and "perturbed test digits right" in reason, reason
 
 
-SWEEP_05 = {f"sweep{s} {kind}": (f"sweep{s}", kind == "perturbed") for s in (0, 2) for kind in ("clean", "perturbed")}
-CLAIMS = {  # assignment -> (test cell, records key, {reported name: (handed-in model, measured on perturbed digits)})
-    "04_dense_vs_cnn": ("test_comparison", "comparison val_acc", {"dense": ("dense", False), "cnn": ("cnn", False)}),
+SWEEP_05 = {f"sweep{s} {kind}": (f"sweep{s}", kind == "perturbed", False) for s in (0, 2) for kind in ("clean", "perturbed")}
+CLAIMS = {  # case -> (test cell, records key, {reported name: (handed-in model, on perturbed digits, batch norm)})
+    "04_dense_vs_cnn": ("test_comparison", "comparison val_acc", {"dense": ("dense", False, False),
+                                                                   "cnn": ("cnn", False, False)}),
     "05_augmentation": ("test_sweep", "sweep accuracies", SWEEP_05),
-    "06_regularisation/ablation": ("test_ablation", "ablation accuracies",
-                                   {name: (name, False) for name in ("ablation plain", "ablation both")}),
+    "06_regularisation/ablation": ("test_ablation", "ablation accuracies", {
+        "ablation plain": ("ablation plain", False, False), "ablation both": ("ablation both", False, True)}),
     "06_regularisation/sweep": ("test_sweep", "sweep accuracies",
-                                {name: (name, False) for name in ("sweep sgd 0.1", "sweep adam 0.001")}),
+                                {name: (name, False, False) for name in ("sweep sgd 0.1", "sweep adam 0.001")}),
 }
 
 
+@pytest.fixture(scope="module")
+def briefly_trained():
+    """The course CNN without and with batch norm, each trained once through 6,000 digits (about 93 %)."""
+    import torchvision
+    from torch.utils.data import TensorDataset
+
+    from autograder.data import mnist_root
+    from autograder.reference import batches, train_epoch
+
+    raw = torchvision.datasets.MNIST(mnist_root(), train=True)
+    images = ((raw.data[:6000].float() / 255 - spec.MEAN) / spec.STD).unsqueeze(1)
+    models = {}
+    for batch_norm in (False, True):
+        torch.manual_seed(0)
+        models[batch_norm] = spec.course_cnn(batch_norm)
+        train_epoch(models[batch_norm], batches(TensorDataset(images, raw.targets[:6000]), shuffle=True),
+                    torch.optim.Adam(models[batch_norm].parameters(), lr=1e-3), nn.CrossEntropyLoss())
+    return models
+
+
 @pytest.mark.parametrize("case", CLAIMS)
-def test_a_reported_accuracy_is_checked_against_the_graders_measurement(tmp_path, case):
+def test_a_reported_accuracy_is_checked_against_the_graders_measurement(tmp_path, case, briefly_trained):
     """04's table, 05's sweep and 06's ablation and sweep report validation accuracies. Inside the
     kernel a notebook could type them in and patch the grader's `accuracy` to agree; the grader
-    measures the handed-in models itself."""
+    measures the handed-in models itself, and an untrained model reported honestly earns nothing."""
     cell, key, reported = CLAIMS[case]
-    torch.manual_seed(0)
-    for model, _ in reported.values():
-        graph.save(spec.course_cnn(), tmp_path, model)
 
-    def claims(values):
+    def claims(models, values=None):
+        for model, _, batch_norm in reported.values():
+            graph.save(models[batch_norm], tmp_path, model)
+        if values is None:
+            values = {name: evaluate.accuracy(graph.load(tmp_path, model), split="validation", perturbed=perturbed)
+                      for name, (model, perturbed, _) in reported.items()}
         (tmp_path / "observations.jsonl").write_text(json.dumps({"claim": key, "value": values}) + "\n")
         return verdicts.judge(case.split("/")[0], tmp_path)[cell]
 
-    typed = claims({name: 0.99 for name in reported})
+    typed = claims(briefly_trained, {name: 0.99 for name in reported})
     assert typed and "the grader measures" in typed, typed
-    measured = {name: evaluate.accuracy(graph.load(tmp_path, model), split="validation", perturbed=perturbed)
-                for name, (model, perturbed) in reported.items()}
-    assert claims(measured) is None
+    assert claims(briefly_trained) is None
+    torch.manual_seed(0)
+    untrained = claims({bn: spec.course_cnn(bn) for bn in (False, True)})
+    assert untrained and "was it trained?" in untrained, untrained
+
+
+def test_06s_final_model_must_be_a_version_of_the_course_cnn(tmp_path):
+    """Any model over the threshold would otherwise do, even one that stores the test digits."""
+    graph.save(nn.Sequential(nn.Flatten(), nn.Linear(784, 10)), tmp_path, "final")
+    (tmp_path / "observations.jsonl").write_text(json.dumps({"claim": "final test accuracy", "value": {"final": 0.99}}))
+    reason = verdicts.judge("06_regularisation", tmp_path)["test_final"]
+    assert reason and "is not the course CNN" in reason, reason
