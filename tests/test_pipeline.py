@@ -2,6 +2,7 @@
 
 (The source notebooks themselves run under nbval: pytest collects source/ with --nbval-lax.)
 """
+import ast
 import json
 import shutil
 import subprocess
@@ -118,6 +119,26 @@ def test_the_live_lecture_has_a_students_copy_in_sync_and_free_of_answers():
         leaked = sorted(line for line in secrets if line in text)
         assert not leaked and "### BEGIN SOLUTION" not in text, f"the students' copy shows answers: {leaked[:3]}"
         assert text.count(notebooks.BLANK) == lecture.read_text().count("### BEGIN SOLUTION")
+
+
+VALUED = {"check_accuracy", "accuracy", "evaluate"}       # the course's checks that return a number
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_no_test_cell_ends_in_a_value(assignment):
+    """nbgrader takes a number that a test cell displays as its partial credit: a check that returns the
+    accuracy, left as the cell's last line, scored 0.987 of 3 points. A cell's last statement must
+    display nothing."""
+    for path in course.notebooks(ROOT / "source" / assignment):
+        for cell in nbformat.read(path, as_version=4).cells:
+            if cell.cell_type == "code" and cell.metadata.get("nbgrader", {}).get("grade"):
+                last = ast.parse(cell.source).body[-1]
+                call = last.value if isinstance(last, ast.Expr) else None
+                name = getattr(getattr(call, "func", None), "id", None) or getattr(getattr(call, "func", None), "attr", None)
+                assert not isinstance(last, ast.Expr) or (call is not None and isinstance(call, ast.Call)
+                                                          and name not in VALUED), (
+                    f"{cell.metadata.nbgrader['grade_id']} ends in {ast.unparse(last)[:80]!r}, whose value nbgrader "
+                    "would take as the score: assign it")
 
 
 def yes_or_no(value):
