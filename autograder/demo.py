@@ -14,14 +14,19 @@ from autograder import course, grading
 SAMPLE_STUDENTS = ("solution", "partial", "untouched")
 
 
-def partly_solved(source_nb, release_nb):
-    """The release notebook with every other answer cell (1st, 3rd, ...) solved."""
+def solved(source_nb, release_nb, step=1):
+    """The release notebook with every `step`-th answer cell (1st, 1 + step, ...) solved as in the source."""
     solutions = {c.metadata.nbgrader["grade_id"]: c.source
                  for c in source_nb.cells if course.is_answer(c)}
     answers = [c for c in release_nb.cells if course.is_answer(c)]
-    for cell in answers[::2]:
+    for cell in answers[::step]:
         cell.source = course.strip_markers(solutions[cell.metadata.nbgrader["grade_id"]])
     return release_nb
+
+
+def partly_solved(source_nb, release_nb):
+    """The release notebook with every other answer cell (1st, 3rd, ...) solved."""
+    return solved(source_nb, release_nb, step=2)
 
 
 def write_samples(course_dir, assignment):

@@ -12,7 +12,7 @@ import sys
 import nbformat
 import pytest
 
-from autograder import course, grading, lab
+from autograder import course, demo, grading, lab
 from conftest import ROOT
 
 ASSIGNMENT = "02_layer_tracing"
@@ -30,14 +30,8 @@ def nbgrader(course_dir, *args, student=None):
 
 def solve(path):
     """Alice's work: each answer cell as in the instructor's solution."""
-    solution = {c.metadata.nbgrader["grade_id"]: course.strip_markers(c.source)
-                for c in nbformat.read(ROOT / "source" / ASSIGNMENT / NOTEBOOK, as_version=4).cells
-                if course.is_answer(c)}
-    nb = nbformat.read(path, as_version=4)
-    for cell in nb.cells:
-        if course.is_answer(cell):
-            cell.source = solution[cell.metadata.nbgrader["grade_id"]]
-    nbformat.write(nb, path)
+    source = nbformat.read(ROOT / "source" / ASSIGNMENT / NOTEBOOK, as_version=4)
+    nbformat.write(demo.solved(source, nbformat.read(path, as_version=4)), path)
 
 
 def run_exchange(course_dir):
