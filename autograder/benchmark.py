@@ -73,6 +73,12 @@ def run_notebook(path):
             "sections": {name: round(t, 1) for name, t in sections.items()}, **json.loads(report.split("BENCHMARK ", 1)[1])}
 
 
+def synchronize(device):
+    """Wait for the GPU's queued work, so that the clock read next includes it (no-op on the CPU)."""
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 def time_to_accuracy(loader, num_epochs, make_optimizer, target=spec.TARGET_ACCURACY, device="cpu", smoothing=0.0):
     """Train the course CNN; return seconds of training until the test accuracy first reached target."""
     torch.manual_seed(0)
@@ -90,6 +96,7 @@ def time_to_accuracy(loader, num_epochs, make_optimizer, target=spec.TARGET_ACCU
             optimizer.step()
             if scheduler:
                 scheduler.step()
+        synchronize(device)
         trained += time.perf_counter() - start
         curve.append(round(evaluate.accuracy(model, device), 4))
         if reached is None and curve[-1] >= target:
@@ -133,8 +140,9 @@ def grader_seconds(device="cpu"):
     """Seconds for the grader's own accuracy evaluation of the course CNN on 10,000 digits."""
     model = spec.course_cnn().to(device)
     evaluate.accuracy(model, device)                      # data loaded and cached once
+    synchronize(device)
     start = time.perf_counter()
-    evaluate.accuracy(model, device)
+    evaluate.accuracy(model, device)            # returns a Python float: the GPU has finished
     return round(time.perf_counter() - start, 2)
 
 
@@ -144,7 +152,7 @@ def run(course_dir, out_dir=None):
     device = "cuda" if torch.cuda.is_available() else "cpu"
     paths = sorted((course_dir / "source").glob("*/*.ipynb")) + sorted((course_dir / "notebooks").glob("*.ipynb"))
     result = {"machine": f"{platform.processor() or platform.machine()}, {psutil.cpu_count()} cores, "
-                         f"{'GPU ' + torch.cuda.get_device_name() if device == 'cuda' else 'no GPU'}",
+                         f"{'GPU ' + torch.cuda.get_device_name() if device == 'cuda' else 'no GPU'}, torch {torch.__version__}",
               "notebooks": [], "grader_eval_seconds": grader_seconds(device)}
     for path in paths:
         print(f"running {path.relative_to(course_dir)} ...", flush=True)

@@ -10,6 +10,7 @@ a fixed table of pure tensor functions. An operator outside the table is not an 
 time: it is named when the model is run, so checks that only look at the weights still decide.
 (`torch.export.load` is never used: it unpickles, so a crafted file would run code.)
 """
+import copy
 import json
 import operator
 from pathlib import Path
@@ -42,9 +43,10 @@ OPS |= {f"_operator.{name}": getattr(operator, name) for name in ("getitem", "ad
 def save(model, folder, name):
     """Write `name`.json (the graph) and `name`.tensors (weights and buffers) into folder."""
     model.eval()
-    device = next(model.parameters()).device
-    example = torch.zeros(2, 1, 28, 28, device=device)
-    program = torch.export.export(model, (example,), dynamic_shapes=({0: Dim("batch")},))
+    # Exported from a CPU copy: a model on the GPU would export CUDA's own kernels and limits
+    # (cuDNN's batch norm guards the batch size at 65,535, which the dynamic batch dimension fails).
+    on_cpu = copy.deepcopy(model).cpu()
+    program = torch.export.export(on_cpu, (torch.zeros(2, 1, 28, 28),), dynamic_shapes=({0: Dim("batch")},))
     signature = program.graph_signature
     roles = {**{k: ["parameter", v] for k, v in signature.inputs_to_parameters.items()},
              **{k: ["buffer", v] for k, v in signature.inputs_to_buffers.items()},

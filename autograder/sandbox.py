@@ -23,6 +23,7 @@ import sys
 from pathlib import Path
 
 SETTINGS = "GRADER_SANDBOX"
+GPU_VARIABLES = ("LD_LIBRARY_PATH", "CUDA_VISIBLE_DEVICES")    # where the GPU driver is, which GPUs to use
 SYSTEM = ("/usr", "/etc", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/opt")
 
 
@@ -47,10 +48,11 @@ def kernel_spec(folder):
 
 
 def clean_env(settings):
-    """The kernel's whole environment."""
+    """The kernel's whole environment: the GPU variables of ours that are set, and nothing else of ours."""
     venv_bin = str(Path(sys.executable).parent)
+    gpu = {name: os.environ[name] for name in GPU_VARIABLES if name in os.environ}
     return {"PATH": f"{venv_bin}:/usr/local/bin:/usr/bin:/bin", "HOME": "/tmp", "TMPDIR": "/tmp",
-            "LANG": "C.UTF-8", "MPLCONFIGDIR": "/tmp/matplotlib", **settings["env"]}
+            "LANG": "C.UTF-8", "MPLCONFIGDIR": "/tmp/matplotlib", **gpu, **settings["env"]}
 
 
 def readable():

@@ -8,10 +8,11 @@ disk) must cost only their author: every other student keeps exactly the score o
 import json
 import os
 import socket
+import subprocess
 
 import pytest
 
-from autograder import grading
+from autograder import grading, sandbox
 from conftest import ROOT
 from test_class_grading import edit, submit, tiny_course
 
@@ -174,3 +175,18 @@ def test_nothing_outside_the_scratch_folder_changed(attacked):
     assert digest_tree(ROOT / "autograder") == package, "student code wrote into the autograder package"
     after = {s: grading.digest(f) for s, f in grading.submissions(course_dir, "tiny").items()}
     assert after == before, "student code changed a submission"
+
+
+@pytest.mark.skipif(sandbox.available() is not None, reason="bubblewrap is not installed")
+def test_a_sandboxed_kernel_gets_the_gpu_settings_and_no_other_variable(monkeypatch):
+    """Which GPU and where its driver is (CUDA_VISIBLE_DEVICES, LD_LIBRARY_PATH) reach the kernel, so a
+    grading run on GPU 1 stays on GPU 1; the grader's other variables do not."""
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "1")
+    monkeypatch.setenv("LD_LIBRARY_PATH", "/usr/local/nvidia/lib64")
+    monkeypatch.setenv("GRADER_SECRET", "s3cret")
+    args = sandbox.bwrap_args({"tmp_bytes": 2**24, "env": {"OMP_NUM_THREADS": "1"}}, [], "/tmp")
+    printed = subprocess.run(args + ["env"], capture_output=True, text=True, check=True).stdout
+    env = dict(line.split("=", 1) for line in printed.splitlines())
+    assert env["CUDA_VISIBLE_DEVICES"] == "1" and env["LD_LIBRARY_PATH"] == "/usr/local/nvidia/lib64"
+    assert set(env) == {"PATH", "HOME", "TMPDIR", "LANG", "MPLCONFIGDIR", "OMP_NUM_THREADS",
+                        "CUDA_VISIBLE_DEVICES", "LD_LIBRARY_PATH", "PWD"}, env    # PWD: set by bwrap's --chdir

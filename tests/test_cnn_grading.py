@@ -181,6 +181,20 @@ def test_the_grader_runs_every_correct_implementation(tmp_path, model_class):
                if cell != "test_accuracy")
 
 
+@pytest.mark.parametrize("device", ["cpu", "cuda"])
+def test_a_model_on_any_device_is_handed_in_and_stays_where_it_was(tmp_path, device):
+    """On an H200, handing in a batch-norm model from the GPU failed: torch.export guarded cuDNN's batch
+    limit (65,535) against the dynamic batch. `save` exports a CPU copy; the student's model stays put."""
+    if device == "cuda" and not torch.cuda.is_available():
+        pytest.skip("no GPU here")
+    model = variant(norm=True)().to(device).eval()
+    graph.save(model, tmp_path, "model")
+    assert {p.device.type for p in model.parameters()} == {device}
+    x = evaluate.test_set()[0][:256]
+    with torch.no_grad():
+        assert torch.allclose(graph.load(tmp_path, "model")(x), model(x.to(device)).cpu(), atol=1e-4)
+
+
 class Payload:
     """Unpickling this runs a shell command: what a crafted model file would do to an unsafe loader."""
 
