@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
 
 import nbformat
@@ -80,15 +81,26 @@ def problems_in(notebook_bytes):
     return sorted(set(found))
 
 
+def grade_with(job, environ):
+    """grade_submission with the grader's environment of now (a forked process has its server's)."""
+    os.environ.clear()
+    os.environ.update(environ)
+    return grade_submission(job)
+
+
 def grade_submission(job):
-    """Autograde job["student"]'s job["assignment"]; return executed notebooks, verdicts, problems."""
-    evaluate.raw_set()                            # the grader's data, loaded before any student code runs
+    """Autograde job["student"]'s job["assignment"]; return executed notebooks, verdicts, problems,
+    and where the time went."""
     started = time.monotonic()
-    scratch = Path(tempfile.mkdtemp(prefix="grade-"))
+    evaluate.raw_set()                            # the grader's data, loaded before any student code runs
+    loaded = time.monotonic()
+    scratch = Path(job.get("scratch") or tempfile.mkdtemp(prefix="grade-"))
     try:
-        return run_job(job, scratch) | {"seconds": round(time.monotonic() - started, 1)}
+        result = run_job(job, scratch)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+    result["phases"] = {"the grader's data": loaded - started, **result["phases"]}
+    return result | {"seconds": round(time.monotonic() - started, 1)}
 
 
 SANDBOX_CONFIG = """
@@ -130,12 +142,13 @@ def prepare(job, scratch):
 def failed(job, reason):
     """The result of a submission that could not be graded: zero, with the reason."""
     return {"assignment": job["assignment"], "student": job["student"], "notebooks": {}, "timestamp": None,
-            "verdicts": {}, "problems": [reason], "seconds": None}
+            "verdicts": {}, "problems": [reason], "seconds": None, "phases": {}}
 
 
 def run_job(job, scratch):
     assignment, student = job["assignment"], job["student"]
     cmd, env = prepare(job, scratch)
+    started = time.time()
     with open(scratch / "nbgrader.log", "w+") as log_file:
         proc = subprocess.Popen(cmd, cwd=scratch, env=env, stdout=log_file, stderr=subprocess.STDOUT,
                                 preexec_fn=limit_memory(job["memory_bytes"]))
@@ -144,6 +157,7 @@ def run_job(job, scratch):
         except BaseException:                   # Ctrl-C or a cancelled task: leave no kernel behind
             kill_tree(proc)
             raise
+        nbgrader_seconds = time.time() - started
         log_file.seek(0)
         log = log_file.read()
     missing = [name for name in job["notebooks"] if name not in job["files"]]
@@ -157,10 +171,28 @@ def run_job(job, scratch):
         problems.append("nbgrader could not grade it: " + last_error(log))
     for notebook in notebooks.values():
         problems += problems_in(notebook)
+    deciding = time.monotonic()
+    decided = verdicts.decide(assignment, job["expected"], scratch / "exports", test_cells(notebooks))
+    phases = cell_seconds(notebooks)
+    phases = {"nbgrader and the kernel, besides the cells": nbgrader_seconds - sum(phases.values()), **phases,
+              "the grader's verdicts": time.monotonic() - deciding}
     return {"assignment": assignment, "student": student, "notebooks": notebooks,
-            "timestamp": job["files"].get("timestamp.txt"),
-            "verdicts": verdicts.decide(assignment, job["expected"], scratch / "exports", test_cells(notebooks)),
-            "problems": sorted(set(problems))}
+            "timestamp": job["files"].get("timestamp.txt"), "verdicts": decided,
+            "problems": sorted(set(problems)), "phases": phases}
+
+
+def cell_seconds(notebooks):
+    """Seconds the kernel spent in the test cells and in all other cells, from the timestamps that
+    nbclient writes into every executed cell."""
+    seconds = {"the student's cells": 0.0, "test cells": 0.0}
+    for notebook in notebooks.values():
+        for cell in nbformat.reads(notebook.decode(), as_version=4).cells:
+            times = cell.metadata.get("execution", {})
+            if {"iopub.execute_input", "shell.execute_reply"} <= set(times):
+                begin, end = (datetime.fromisoformat(times[k]) for k in ("iopub.execute_input", "shell.execute_reply"))
+                test = cell.metadata.get("nbgrader", {}).get("grade") and cell.cell_type == "code"
+                seconds["test cells" if test else "the student's cells"] += (end - begin).total_seconds()
+    return seconds
 
 
 def watch(proc, scratch, seconds, memory_bytes):

@@ -95,6 +95,7 @@ SUBMISSIONS = {
     "extra_files": (lambda b: edit(b), {"data.bin": b"\0" * 1000, "sub/x.py": b"print(1)"}, 5, ""),
     "huge_output": (lambda b: edit(b, insert=(1, "for i in range(200_000):\n    print('spam' * 10)")), {}, 5, ""),
     "kernel_dies": (lambda b: edit(b, insert=(2, "import os\nos.kill(os.getpid(), 9)")), {}, 0, "kernel died"),
+    "slow": (lambda b: edit(b, insert=(0, "import time\ntime.sleep(2)")), {}, 5, ""),
 }
 def tiny_course(course_dir, config=""):
     """The tiny assignment, released in course_dir (with `config` added to nbgrader_config.py);
@@ -135,6 +136,18 @@ def test_each_submission_gets_its_score_and_a_reason(graded, student):
         assert problem in rows[student]["problems"], rows[student]
     elif student != "huge_output":
         assert rows[student]["problems"] == "", rows[student]
+
+
+def test_where_each_submissions_time_went_is_recorded(graded):
+    course_dir, _, _ = graded
+    state = json.loads((course_dir / grading.STATE).read_text())["tiny"]
+    slow, good = state["slow"]["phases"], state["good"]["phases"]
+    assert set(slow) == {"a fresh grading process", "the grader's data", "nbgrader and the kernel, besides the cells",
+                         "the student's cells", "test cells", "the grader's verdicts", "recording"}
+    assert slow["the student's cells"] >= 2 > good["the student's cells"], (slow, good)
+    assert slow["test cells"] < 2 and min(slow.values()) >= 0, slow
+    inside = sum(t for name, t in slow.items() if name not in ("a fresh grading process", "recording"))
+    assert inside == pytest.approx(state["slow"]["seconds"], abs=1), (inside, state["slow"]["seconds"])
 
 
 def test_student_code_changed_no_other_submission(graded):
@@ -265,7 +278,7 @@ def start_slow_class(tmp_path):
     """Three submissions that sleep 8 s each, graded one at a time by the command; returns once the
     first is recorded and the second has started."""
     base = tiny_course(tmp_path)
-    students = [f"{tmp_path.name}-s{i}" for i in (1, 2, 3)]
+    students = [f"{tmp_path.parent.name}-{tmp_path.name}-s{i}" for i in (1, 2, 3)]     # unique to this run
     for student in students:
         submit(tmp_path, student, {"tiny.ipynb": edit(base, insert=(0, "import time\ntime.sleep(8)")).encode()})
     command = [sys.executable, "-m", "autograder", "--course", str(tmp_path), "grade", "tiny", "--workers", "1"]
@@ -304,14 +317,15 @@ def test_a_killed_grading_process_is_replaced(tmp_path):
     """The process grading s2 is killed: its kernel goes with it, s2 is graded again in a new
     process, and the class finishes with nothing left running."""
     proc, starts, students = start_slow_class(tmp_path)
-    for process in psutil.Process(proc.pid).children(recursive=True):
-        if "spawn_main" in " ".join(safely(process.cmdline, [])):
+    for process in psutil.Process(proc.pid).children(recursive=True):     # the forkserver's children
+        if "forkserver" in " ".join(safely(lambda: process.parent().cmdline(), [])):
             safely(process.kill, None)
     assert proc.wait(timeout=120) == 0
     _, alive = psutil.wait_procs(processes_of(str(tmp_path)), timeout=3)
     assert not alive, f"still running after the run: {alive}"
     starts.running = False
     assert len(starts) == 4, "s2 should have started twice, s1 and s3 once"
+    assert not [p for p in starts.seen if p.exists()], "a killed process's scratch folder was left behind"
     assert [course.scores(tmp_path, "tiny", s)["auto"] for s in students] == [5, 5, 5]
 
 
