@@ -272,10 +272,14 @@ def executor(workers, scheduler, stopping):
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-# Each submission is graded in a new process, forked from a server process that has imported the grader
-# (Python, torch, nbgrader: 4 s a process when spawned) and has run nothing else.
-FRESH = multiprocessing.get_context("forkserver")
-FRESH.set_forkserver_preload(["autograder.worker"])
+@functools.cache
+def fresh_processes():
+    """New processes forked from a server process that has imported the grader (Python, torch, nbgrader:
+    4 s a process when spawned) and has run nothing else. (Asked for when grading starts: Windows has no
+    forkserver, and the other commands need none.)"""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["autograder.worker"])
+    return context
 
 
 def isolated(job, stopping, attempts=2):
@@ -286,7 +290,7 @@ def isolated(job, stopping, attempts=2):
         if stopping.is_set():
             raise KeyboardInterrupt("grading was interrupted")
         scratch = tempfile.mkdtemp(prefix="grade-")      # removed here too: a killed process cannot
-        with concurrent.futures.ProcessPoolExecutor(1, mp_context=FRESH) as pool:
+        with concurrent.futures.ProcessPoolExecutor(1, mp_context=fresh_processes()) as pool:
             started = time.monotonic()
             try:
                 result = pool.submit(worker.grade_with, job | {"scratch": scratch}, dict(os.environ)).result()
