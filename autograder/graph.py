@@ -10,7 +10,6 @@ a fixed table of pure tensor functions. An operator outside the table is not an 
 time: it is named when the model is run, so checks that only look at the weights still decide.
 (`torch.export.load` is never used: it unpickles, so a crafted file would run code.)
 """
-import copy
 import json
 import operator
 from pathlib import Path
@@ -43,10 +42,14 @@ OPS |= {f"_operator.{name}": getattr(operator, name) for name in ("getitem", "ad
 def save(model, folder, name):
     """Write `name`.json (the graph) and `name`.tensors (weights and buffers) into folder."""
     model.eval()
-    # Exported from a CPU copy: a model on the GPU would export CUDA's own kernels and limits
-    # (cuDNN's batch norm guards the batch size at 65,535, which the dynamic batch dimension fails).
-    on_cpu = copy.deepcopy(model).cpu()
-    program = torch.export.export(on_cpu, (torch.zeros(2, 1, 28, 28),), dynamic_shapes=({0: Dim("batch")},))
+    # Exported on the CPU: a model on the GPU would export CUDA's own kernels and limits (cuDNN's batch
+    # norm guards the batch size at 65,535, which the dynamic batch dimension fails). `to` keeps the
+    # same parameter objects, so the student's model is moved back unchanged.
+    device = next(model.parameters()).device
+    try:
+        program = torch.export.export(model.cpu(), (torch.zeros(2, 1, 28, 28),), dynamic_shapes=({0: Dim("batch")},))
+    finally:
+        model.to(device)
     signature = program.graph_signature
     roles = {**{k: ["parameter", v] for k, v in signature.inputs_to_parameters.items()},
              **{k: ["buffer", v] for k, v in signature.inputs_to_buffers.items()},

@@ -148,7 +148,7 @@ def failed(job, reason):
 def run_job(job, scratch):
     assignment, student = job["assignment"], job["student"]
     cmd, env = prepare(job, scratch)
-    started = time.time()
+    started = time.monotonic()
     with open(scratch / "nbgrader.log", "w+") as log_file:
         proc = subprocess.Popen(cmd, cwd=scratch, env=env, stdout=log_file, stderr=subprocess.STDOUT,
                                 preexec_fn=limit_memory(job["memory_bytes"]))
@@ -157,7 +157,7 @@ def run_job(job, scratch):
         except BaseException:                   # Ctrl-C or a cancelled task: leave no kernel behind
             kill_tree(proc)
             raise
-        nbgrader_seconds = time.time() - started
+        nbgrader_seconds = time.monotonic() - started
         log_file.seek(0)
         log = log_file.read()
     missing = [name for name in job["notebooks"] if name not in job["files"]]
@@ -187,11 +187,16 @@ def cell_seconds(notebooks):
     seconds = {"the student's cells": 0.0, "test cells": 0.0}
     for notebook in notebooks.values():
         for cell in nbformat.reads(notebook.decode(), as_version=4).cells:
+            if cell.cell_type != "code" or not cell.source.strip():
+                continue        # not executed: any timestamps there are the student's own
             times = cell.metadata.get("execution", {})
-            if {"iopub.execute_input", "shell.execute_reply"} <= set(times):
-                begin, end = (datetime.fromisoformat(times[k]) for k in ("iopub.execute_input", "shell.execute_reply"))
-                test = cell.metadata.get("nbgrader", {}).get("grade") and cell.cell_type == "code"
-                seconds["test cells" if test else "the student's cells"] += (end - begin).total_seconds()
+            try:
+                spent = (datetime.fromisoformat(times["shell.execute_reply"])
+                         - datetime.fromisoformat(times["iopub.execute_input"])).total_seconds()
+            except (KeyError, TypeError, ValueError):
+                continue
+            test = cell.metadata.get("nbgrader", {}).get("grade")
+            seconds["test cells" if test else "the student's cells"] += max(0.0, spent)
     return seconds
 
 
