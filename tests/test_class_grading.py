@@ -19,7 +19,7 @@ from pathlib import Path
 import nbformat
 import psutil
 import pytest
-from nbformat.v4 import new_code_cell, new_notebook
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from autograder import course, grading, notebooks, worker
 from conftest import ROOT
@@ -80,6 +80,16 @@ def edit(base, source_of_cell=None, insert=None, delete=None, duplicate=None):
     return nbformat.writes(nb)
 
 
+def forged_stamps(base):
+    """The solved notebook with execution timestamps nbclient never wrote, on cells it does not run (a
+    markdown cell, an empty code cell): the grader's timing must not trip over them."""
+    nb = nbformat.from_dict(base)
+    stamps = {"iopub.execute_input": "yesterday", "shell.execute_reply": "today"}
+    nb.cells[:0] = [new_markdown_cell("I worked hard", metadata={"execution": stamps}),
+                    new_code_cell("", metadata={"execution": stamps})]
+    return nbformat.writes(nb)
+
+
 # student -> (notebook text or None for no notebook, extra files, expected score, expected problem)
 SUBMISSIONS = {
     "good": (lambda b: edit(b), {}, 5, ""),
@@ -96,6 +106,7 @@ SUBMISSIONS = {
     "huge_output": (lambda b: edit(b, insert=(1, "for i in range(200_000):\n    print('spam' * 10)")), {}, 5, ""),
     "kernel_dies": (lambda b: edit(b, insert=(2, "import os\nos.kill(os.getpid(), 9)")), {}, 0, "kernel died"),
     "slow": (lambda b: edit(b, insert=(0, "import time\ntime.sleep(2)")), {}, 5, ""),
+    "forged_stamps": (forged_stamps, {}, 5, ""),
 }
 def tiny_course(course_dir, config=""):
     """The tiny assignment, released in course_dir (with `config` added to nbgrader_config.py);

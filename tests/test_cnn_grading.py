@@ -195,6 +195,15 @@ def test_a_model_on_any_device_is_handed_in_and_stays_where_it_was(tmp_path, dev
         assert torch.allclose(graph.load(tmp_path, "model")(x), model(x.to(device)).cpu(), atol=1e-4)
 
 
+def test_a_model_holding_a_computed_tensor_is_handed_in(tmp_path):
+    """A model that keeps a tensor from its last computation (here a loss) cannot be deep-copied;
+    handing it in must not copy it."""
+    model = variant(norm=True)().eval()
+    model.last_loss = model(evaluate.test_set()[0][:4]).sum()
+    graph.save(model, tmp_path, "model")
+    assert graph.load(tmp_path, "model") is not None
+
+
 class Payload:
     """Unpickling this runs a shell command: what a crafted model file would do to an unsafe loader."""
 
