@@ -320,12 +320,11 @@ def grade(course_dir, assignments, workers=None, regrade=False, budget_s=900, me
             log(f"{name}: {len(keys[name])} submissions, {len(todo)} to grade "
                 f"({workers} at a time{', on ' + scheduler if scheduler else ''})")
             jobs += make_jobs(course_dir, name, todo, template, expected, workers, budget_s, memory_gb)
-        if jobs:
-            run(course_dir, jobs, keys, state, workers, scheduler)
+        graded = run(course_dir, jobs, keys, state, workers, scheduler) if jobs else []
         rows = [row for name in names for row in summary(course_dir, name, keys[name], state[name])]
     log(format_summary(rows))
     if jobs:
-        log(time_spent([state[job["assignment"]].get(job["student"], {}) for job in jobs]))
+        log(time_spent(graded))
     return rows
 
 
@@ -353,13 +352,14 @@ def pending(course_dir, assignment, state, regrade):
 
 
 def run(course_dir, jobs, keys, state, workers, scheduler):
+    """Grade the jobs; return the state entries this run recorded."""
     secrets = {job["assignment"]: redact.secrets(Path(course_dir) / "source" / job["assignment"], job["expected"])
                for job in jobs}
     stopping = threading.Event()
     with executor(workers, scheduler, stopping) as (pool, task):
         futures = {pool.submit(task, job): job for job in jobs}
         try:
-            collect(course_dir, futures, keys, state, secrets)
+            return collect(course_dir, futures, keys, state, secrets)
         finally:
             stopping.set()
             for future in futures:
@@ -367,7 +367,9 @@ def run(course_dir, jobs, keys, state, workers, scheduler):
 
 
 def collect(course_dir, futures, keys, state, secrets):
-    """Record each submission as soon as it is graded; one that could not be graded stays for the next run."""
+    """Record each submission as soon as it is graded (return their state entries); one that could not be
+    graded stays for the next run."""
+    recorded = []
     with tqdm(total=len(futures), desc="grading", unit="submission") as bar:
         for future in concurrent.futures.as_completed(futures):
             try:
@@ -387,9 +389,11 @@ def collect(course_dir, futures, keys, state, secrets):
                 "hash": keys[assignment][student], "seconds": result["seconds"],
                 "phases": {name: round(t, 1) for name, t in phases.items()} if result["seconds"] else {},
                 "problems": result["problems"] + [f"{cell}: {why}" for cell, why in overruled.items()]}
+            recorded.append(state[assignment][student])
             save_state(course_dir, state)
             bar.set_postfix_str(f"{assignment} {student}")
             bar.update()
+    return recorded
 
 
 def summary(course_dir, assignment, students, done):
