@@ -24,11 +24,6 @@ def solved(source_nb, release_nb, step=1):
     return release_nb
 
 
-def partly_solved(source_nb, release_nb):
-    """The release notebook with every other answer cell (1st, 3rd, ...) solved."""
-    return solved(source_nb, release_nb, step=2)
-
-
 def write_samples(course_dir, assignment):
     """Submit the solution, a partly right and an untouched notebook as three students."""
     course_dir = Path(course_dir)
@@ -41,7 +36,7 @@ def write_samples(course_dir, assignment):
             if student == "solution":
                 nbformat.write(source_nb, path)
             elif student == "partial":
-                nbformat.write(partly_solved(source_nb, nbformat.read(path, as_version=4)), path)
+                nbformat.write(solved(source_nb, nbformat.read(path, as_version=4), step=2), path)   # every other answer
 
 
 def grade_rows(course_dir, students=SAMPLE_STUDENTS):

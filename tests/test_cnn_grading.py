@@ -184,7 +184,7 @@ def test_the_grader_runs_every_correct_implementation(tmp_path, model_class):
 @pytest.mark.parametrize("device", ["cpu", "cuda"])
 def test_a_model_on_any_device_is_handed_in_and_stays_where_it_was(tmp_path, device):
     """On an H200, handing in a batch-norm model from the GPU failed: torch.export guarded cuDNN's batch
-    limit (65,535) against the dynamic batch. `save` exports a CPU copy; the student's model stays put."""
+    limit (65,535) against the dynamic batch. `save` exports on the CPU; the student's model stays put."""
     if device == "cuda" and not torch.cuda.is_available():
         pytest.skip("no GPU here")
     model = variant(norm=True)().to(device).eval()
