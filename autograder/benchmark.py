@@ -79,10 +79,11 @@ def synchronize(device):
         torch.cuda.synchronize(device)
 
 
-def time_to_accuracy(loader, num_epochs, make_optimizer, target=spec.TARGET_ACCURACY, device="cpu", smoothing=0.0):
+def time_to_accuracy(loader, num_epochs, make_optimizer, target=spec.TARGET_ACCURACY, device="cpu", smoothing=0.0,
+                     memory_format=torch.contiguous_format):
     """Train the course CNN; return seconds of training until the test accuracy first reached target."""
     torch.manual_seed(0)
-    model = spec.course_cnn().to(device)
+    model = spec.course_cnn().to(device, memory_format=memory_format)
     optimizer, scheduler = make_optimizer(model, len(loader), num_epochs)
     loss_fn, trained, curve, reached = nn.CrossEntropyLoss(label_smoothing=smoothing), 0.0, [], None
     for _ in range(num_epochs):
@@ -105,8 +106,9 @@ def time_to_accuracy(loader, num_epochs, make_optimizer, target=spec.TARGET_ACCU
 
 
 def recipes(device="cpu"):
-    """The course recipe against the one it replaced (Adam one-cycle 3e-3, batch 128, 3 epochs) and the
-    seed's (Adam 1e-3, batch 64, 5 epochs, per-image ToTensor loader); the last row is the reference."""
+    """The course recipe, with its convolution weights stored channels-last and without, against the one
+    it replaced (Adam one-cycle 3e-3, batch 128, 3 epochs) and the seed's (Adam 1e-3, batch 64, 5 epochs,
+    per-image ToTensor loader); the last row is the reference."""
     per_image = torchvision.datasets.MNIST(mnist_root(), train=True, transform=transforms.Compose(
         [transforms.ToTensor(), transforms.Normalize((evaluate.MEAN,), (evaluate.STD,))]))
     raw = torchvision.datasets.MNIST(mnist_root(), train=True)
@@ -123,12 +125,16 @@ def recipes(device="cpu"):
     def seed(model, steps, epochs):
         return torch.optim.Adam(model.parameters(), lr=1e-3), None
 
+    def course_recipe(memory_format):
+        return time_to_accuracy(batches(tensors, course["batch_size"], shuffle=True), course["epochs"],
+                                one_cycle(course["max_lr"], course["pct_start"]), device=device,
+                                smoothing=course["label_smoothing"], memory_format=memory_format)
+
+    name = (f"course: Adam + one-cycle {course['max_lr']:g} ({course['pct_start']:g} warm-up), label smoothing "
+            f"{course['label_smoothing']:g}, batch {course['batch_size']}, {course['epochs']} epoch, batches indexed at once")
     return {
-        f"course: Adam + one-cycle {course['max_lr']:g} ({course['pct_start']:g} warm-up), label smoothing "
-        f"{course['label_smoothing']:g}, batch {course['batch_size']}, {course['epochs']} epoch, batches indexed at once":
-            time_to_accuracy(batches(tensors, course["batch_size"], shuffle=True), course["epochs"],
-                             one_cycle(course["max_lr"], course["pct_start"]), device=device,
-                             smoothing=course["label_smoothing"]),
+        f"{name}, weights channels-last (05, 06, the lecture)": course_recipe(torch.channels_last),
+        f"{name} (03, 04)": course_recipe(torch.contiguous_format),
         "seed: Adam 1e-3, batch 64, 5 epochs, per-image ToTensor DataLoader":
             time_to_accuracy(DataLoader(per_image, batch_size=64, shuffle=True), 5, seed, device=device),
         "before: Adam + one-cycle 3e-3, batch 128, 3 epochs, DataLoader over tensors":
