@@ -6,6 +6,8 @@ Conv(1->32, 3, pad 1) -> ReLU -> MaxPool 2 -> Conv(32->64, 3, pad 1) -> ReLU -> 
 `trace` runs the model under a TorchFunctionMode that sees every torch call (nn modules and
 F.* functions alike), so nn.Sequential, F.relu, x.view and extra dropout layers all grade the same.
 """
+import copy
+
 import torch
 from torch.overrides import TorchFunctionMode
 
@@ -121,6 +123,16 @@ def check_deterministic(model, device="cpu"):
     """In eval mode, the same input gives the same output."""
     x = digits(64, device)
     assert torch.equal(run(model, x), run(model, x)), "two passes over the same images in eval mode differ"
+
+
+def check_channels_last(model, device="cpu"):
+    """The model also runs with its weights stored channels-last, as the course's training stores them."""
+    stored = copy.deepcopy(model).to(memory_format=torch.channels_last)
+    try:
+        run(stored, digits(8, device))
+    except AssertionError as error:
+        raise AssertionError(f"{error} (The course's training stores the weights channels-last, and view fails "
+                             "on such feature maps: flatten with nn.Flatten() or x.flatten(1).)") from None
 
 
 def check_device(model, device):

@@ -9,6 +9,7 @@ import json
 import os
 import socket
 import subprocess
+import sys
 
 import pytest
 
@@ -175,6 +176,15 @@ def test_nothing_outside_the_scratch_folder_changed(attacked):
     assert digest_tree(ROOT / "autograder") == package, "student code wrote into the autograder package"
     after = {s: grading.digest(f) for s, f in grading.submissions(course_dir, "tiny").items()}
     assert after == before, "student code changed a submission"
+
+
+def test_the_sandbox_launcher_starts_without_torch():
+    """jupyter_client runs `python -m autograder.sandbox` before every kernel it starts: had it found
+    MNIST itself (importing torchvision), each submission would wait 2 s longer for its kernel."""
+    code = ("import sys; from autograder import sandbox; sandbox.bwrap_args({'tmp_bytes': 1, 'env': {}}, [], '/tmp'); "
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'torchvision', 'numpy'}))")
+    imported = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert imported.strip() == "[]", imported
 
 
 @pytest.mark.skipif(sandbox.available() is not None, reason="bubblewrap is not installed")

@@ -102,7 +102,7 @@ class Sequential(nn.Module):
 
 
 class Functional(nn.Module):
-    """Correct, with torch.relu, pooling before ReLU and x.view."""
+    """Correct, with torch.relu, pooling before ReLU and x.reshape."""
 
     def __init__(self):
         super().__init__()
@@ -112,12 +112,26 @@ class Functional(nn.Module):
     def forward(self, x):
         x = torch.relu(F.max_pool2d(self.a(x), 2))
         x = torch.relu(F.max_pool2d(self.b(x), 2))
-        return self.d(self.c(x.view(x.size(0), -1)).relu())
+        return self.d(self.c(x.reshape(x.size(0), -1)).relu())
 
 
 @pytest.mark.parametrize("model_class", [Sequential, Functional])
 def test_any_correct_implementation_earns_full_marks(model_class):
     assert failed_cells(model_class) == {}
+
+
+def test_a_model_that_flattens_with_view_is_told_before_training_breaks():
+    """03's training stores the weights channels-last, where x.view cannot flatten the feature maps:
+    the behaviour check says so, before the training cell would fail with PyTorch's own error."""
+    class Viewed(Functional):
+        def forward(self, x):
+            x = torch.relu(F.max_pool2d(self.a(x), 2))
+            x = torch.relu(F.max_pool2d(self.b(x), 2))
+            return self.d(self.c(x.view(x.size(0), -1)).relu())
+
+    failed = failed_cells(Viewed)
+    assert set(failed) == {"test_behaviour"}, failed
+    assert "flatten with nn.Flatten() or x.flatten(1)" in failed["test_behaviour"]
 
 
 def test_a_model_that_raises_in_forward_gets_a_clear_message():
