@@ -286,12 +286,12 @@ class Starts(threading.Thread):
 
 
 def start_slow_class(tmp_path):
-    """Three submissions that sleep 8 s each, graded one at a time by the command; returns once the
-    first is recorded and the second has started."""
+    """Three submissions that sleep 4 s each (time enough to interrupt one: a start is seen within 0.2 s),
+    graded one at a time by the command; returns once the first is recorded and the second has started."""
     base = tiny_course(tmp_path)
     students = [f"{tmp_path.parent.name}-{tmp_path.name}-s{i}" for i in (1, 2, 3)]     # unique to this run
     for student in students:
-        submit(tmp_path, student, {"tiny.ipynb": edit(base, insert=(0, "import time\ntime.sleep(8)")).encode()})
+        submit(tmp_path, student, {"tiny.ipynb": edit(base, insert=(0, "import time\ntime.sleep(4)")).encode()})
     command = [sys.executable, "-m", "autograder", "--course", str(tmp_path), "grade", "tiny", "--workers", "1"]
     starts = Starts(students)
     starts.start()
