@@ -4,7 +4,8 @@ Conv(1->32, 3, pad 1) -> ReLU -> MaxPool 2 -> Conv(32->64, 3, pad 1) -> ReLU -> 
 -> Flatten -> Linear(3136->128) -> ReLU -> Linear(128->10), raw logits out.
 
 `trace` runs the model under a TorchFunctionMode that sees every torch call (nn modules and
-F.* functions alike), so nn.Sequential, F.relu, x.view and extra dropout layers all grade the same.
+F.* functions alike), so nn.Sequential, F.relu, x.view and extra dropout layers all trace the same.
+(`check_channels_last` alone refuses x.view: 03 trains channels-last, where view fails.)
 """
 import copy
 
