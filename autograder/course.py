@@ -4,10 +4,12 @@ The repository root is an nbgrader course directory (source/, release/, nbgrader
 every function here takes the course directory so that tests can run the same steps on a copy.
 """
 import csv
+import functools
 import os
 import sys
 from pathlib import Path
 
+from nbgrader import api as nbgrader_api
 from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.apps import NbGraderAPI
 from nbgrader.coursedir import CourseDirectory
@@ -15,6 +17,11 @@ from traitlets.config import Config
 from traitlets.config.loader import PyFileConfigLoader
 
 SOLUTION_MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION")
+
+# nbgrader runs `alembic heads` in a subprocess (1.6 s) each time it creates a gradebook (a release
+# into a new course, each grading run's template); the answer depends only on the installed
+# nbgrader, so this process asks once.
+nbgrader_api.get_alembic_version = functools.cache(nbgrader_api.get_alembic_version)
 
 
 def assignments(course):

@@ -134,7 +134,7 @@ def class_course(tmp_path_factory):
 @pytest.fixture(scope="module")
 def graded(class_course):
     before = {s: grading.digest(f) for s, f in grading.submissions(class_course, "tiny").items()}
-    rows = grading.grade(class_course, "tiny", workers=2, budget_s=20, memory_gb=2)
+    rows = grading.grade(class_course, "tiny", workers=2, budget_s=10, memory_gb=2)   # the others take 1-4 s
     return class_course, {r["student"]: r for r in rows}, before
 
 
@@ -286,12 +286,12 @@ class Starts(threading.Thread):
 
 
 def start_slow_class(tmp_path):
-    """Three submissions that sleep 4 s each (time enough to interrupt one: a start is seen within 0.2 s),
+    """Three submissions that sleep 2 s each (time enough to interrupt one: a start is seen within 0.2 s),
     graded one at a time by the command; returns once the first is recorded and the second has started."""
     base = tiny_course(tmp_path)
     students = [f"{tmp_path.parent.name}-{tmp_path.name}-s{i}" for i in (1, 2, 3)]     # unique to this run
     for student in students:
-        submit(tmp_path, student, {"tiny.ipynb": edit(base, insert=(0, "import time\ntime.sleep(4)")).encode()})
+        submit(tmp_path, student, {"tiny.ipynb": edit(base, insert=(0, "import time\ntime.sleep(2)")).encode()})
     command = [sys.executable, "-m", "autograder", "--course", str(tmp_path), "grade", "tiny", "--workers", "1"]
     starts = Starts(students)
     starts.start()
@@ -403,3 +403,17 @@ def test_a_course_database_elsewhere_stays_with_the_instructor(tmp_path):
     worker.prepare(job, tmp_path / "scratch")
     assert course.db_url(tmp_path / "scratch") == f"sqlite:///{tmp_path / 'scratch' / 'gradebook.db'}"
     assert str(real) not in job["config"], "the worker was told where the course's database is"
+
+
+def test_a_new_gradebook_asks_alembic_once_per_process(tmp_path, monkeypatch):
+    """nbgrader starts `alembic heads` (1.6 s) for each gradebook it creates: a release into a new
+    course and every grading run's template. The course asks once per process."""
+    from nbgrader import api as nbgrader_api
+
+    monkeypatch.setenv("PATH", os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]]))
+    started, real = [], nbgrader_api.sp.check_output
+    monkeypatch.setattr(nbgrader_api.sp, "check_output", lambda *a, **k: started.append(a) or real(*a, **k))
+    for name in ("first", "second", "third"):
+        with nbgrader_api.Gradebook(f"sqlite:///{tmp_path / name}.db") as gb:
+            assert gb.db.execute(nbgrader_api.text("SELECT version_num FROM alembic_version")).scalar()
+    assert len(started) <= 1, f"alembic ran {len(started)} times"

@@ -24,3 +24,15 @@ def test_the_stack_is_pinned():
                  "seaborn", "scikit-learn", "tqdm", "pytest"):
         assert name in pinned, f"{name} is not pinned in requirements.txt"
     assert pinned["torch"] == "2.14.1" and pinned["torchvision"] == "0.29.1"
+
+
+def test_nbformat_loads_without_building_a_uri_grammar():
+    """Every grading starts an nbgrader process that imports nbformat; jsonschema 4.24+ would build
+    rfc3987-syntax's grammar there (0.7 s each), so requirements.txt pins jsonschema below it."""
+    import subprocess
+    import sys
+
+    loaded = subprocess.run([sys.executable, "-c", "import sys, nbformat, nbgrader.apps; "
+                             "print(sorted(m for m in sys.modules if m.startswith('rfc3987')))"],
+                            capture_output=True, text=True, check=True).stdout.strip()
+    assert loaded == "[]", f"importing nbformat loaded {loaded}"
