@@ -3,6 +3,7 @@
 It loads the test set itself, normalises it with the course's constants and counts correct
 predictions over every digit; it never trusts a number that the notebook printed.
 """
+import copy
 import functools
 
 import torch
@@ -75,13 +76,30 @@ def run(model, x):
                              f"of shape {tuple(x.shape)}: {error}") from None
 
 
+def channels_last(model, x):
+    """A copy of the model that stores its weights channels-last, if it gives the model's outputs on x;
+    otherwise the model itself (one that cannot be copied, or whose forward reshapes with `view`).
+    On a CPU, a convolution runs two to three times as fast in that layout. The comparison runs on
+    copies of both, so neither the model nor the copy returned has run (a model may keep state)."""
+    try:
+        fast = copy.deepcopy(model).to(memory_format=torch.channels_last)
+        with torch.no_grad():
+            if torch.allclose(copy.deepcopy(fast)(x), copy.deepcopy(model)(x), rtol=1e-3, atol=1e-4):
+                return fast
+    except Exception:  # noqa: BLE001 - then the model is evaluated as it is
+        pass
+    return model
+
+
 def accuracy(model, device="cpu", transform=None, batch_size=256, split="test", perturbed=False):
     """Fraction of the 10,000 test digits (or of the validation digits) the model classifies right, in eval mode.
 
-    Batches of 256 keep a batch's activations in a 2-core CPU's cache: the course CNN is evaluated
-    in 0.9 s, against 2.2 s in batches of 1,000 (tests/test_benchmark.py)."""
+    On a CPU the model is evaluated channels-last where it can be. Batches of 256 keep a batch's
+    activations in a 2-core CPU's cache (`python -m autograder benchmark` times the evaluation)."""
     images, labels = test_set(device, transform, split, perturbed)
     eval_mode(model)
+    if images.device.type == "cpu":
+        model = channels_last(model, images[:8])
     correct = 0
     for start in range(0, len(labels), batch_size):
         logits = run(model, images[start:start + batch_size])

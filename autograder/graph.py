@@ -99,23 +99,23 @@ class GraphModel(nn.Module):
     def __init__(self, nodes, tensors):
         super().__init__()
         self.nodes = nodes
-        self.values = {}
+        self.slots = {}         # graph input -> attribute: forward reads the module's tensors as `to` left them
         for node in nodes:
             if node["op"] != "placeholder" or node["role"][0] == "input":
                 continue
             role, key = node["role"]
-            tensor = tensors[key]
+            slot = f"{role[0]}{len(self.slots)}"
             if role == "parameter":
-                self.register_parameter(f"p{len(self.values)}", nn.Parameter(tensor, requires_grad=False))
+                self.register_parameter(slot, nn.Parameter(tensors[key], requires_grad=False))
             else:
-                self.register_buffer(f"b{len(self.values)}", tensor)
-            self.values[node["name"]] = tensor
+                self.register_buffer(slot, tensors[key])
+            self.slots[node["name"]] = slot
         self.unknown = sorted({n["target"] for n in nodes if n["op"] == "call_function" and n["target"] not in OPS})
 
     def forward(self, x):
         assert not self.unknown, (f"the grader cannot run your model: it uses {', '.join(self.unknown)}, "
                                   "which is not a layer of a dense net or CNN")
-        env = dict(self.values)
+        env = {name: getattr(self, slot) for name, slot in self.slots.items()}
         for node in self.nodes:
             if node["op"] == "placeholder" and node["role"][0] == "input":
                 env[node["name"]] = x

@@ -301,6 +301,31 @@ def briefly_trained():
     return models
 
 
+def test_the_grader_evaluates_a_channels_last_copy_that_counts_the_same(tmp_path, briefly_trained):
+    """On a CPU the grader evaluates a copy of the model stored channels-last (two to three times as
+    fast: `python -m autograder benchmark`). It counts what the model itself counts (a digit whose
+    two best logits tie within rounding may differ), leaves the model as it was, and a model whose
+    forward cannot run channels-last (it flattens with `view`) is evaluated as it is."""
+    images, labels = evaluate.test_set()
+    model = briefly_trained[False].eval()
+    graph.save(model, tmp_path, "model")
+    with torch.no_grad():
+        plain = sum(int((model(x).argmax(1) == y).sum()) for x, y in zip(images.split(256), labels.split(256)))
+    for handed_in in (model, graph.load(tmp_path, "model")):
+        assert evaluate.channels_last(handed_in, images[:8]) is not handed_in, "the channels-last copy was not used"
+        assert abs(evaluate.accuracy(handed_in) * len(labels) - plain) <= 1, (evaluate.accuracy(handed_in), plain)
+    assert all(p.is_contiguous() for p in model.parameters()), "the student's model was changed"
+
+    class Viewing(Functional):
+        def forward(self, x):
+            x = torch.relu(F.max_pool2d(self.b(torch.relu(F.max_pool2d(self.a(x), 2))), 2))
+            return self.d(self.c(x.view(x.size(0), -1)).relu())
+
+    viewing = Viewing().eval()
+    assert evaluate.channels_last(viewing, images[:8]) is viewing
+    assert 0 <= evaluate.accuracy(viewing) <= 1
+
+
 @pytest.mark.parametrize("case", CLAIMS)
 def test_a_reported_accuracy_is_checked_against_the_graders_measurement(tmp_path, case, briefly_trained):
     """04's table, 05's sweep and 06's ablation and sweep report validation accuracies. Inside the
