@@ -2,7 +2,9 @@
 grader, print the grade table.
 
 The samples are the instructor's solution, a notebook with every other answer filled in, and the
-untouched release: full marks, something in between, and zero.
+untouched release: full marks, something in between, and zero. The partial student answers the
+second question, the fourth and so on: starting with the first, 04's and 06's partial samples would
+answer the model and train it (47 and 65 s more of grading, against 10 and 6 s).
 """
 import shutil
 from pathlib import Path
@@ -14,12 +16,13 @@ from autograder import course, grading
 SAMPLE_STUDENTS = ("solution", "partial", "untouched")
 
 
-def solved(source_nb, release_nb, step=1):
-    """The release notebook with every `step`-th answer cell (1st, 1 + step, ...) solved as in the source."""
+def solved(source_nb, release_nb, which=slice(None)):
+    """The release notebook with its answer cells (those the slice `which` picks, all by default)
+    solved as in the source."""
     solutions = {c.metadata.nbgrader["grade_id"]: c.source
                  for c in source_nb.cells if course.is_answer(c)}
     answers = [c for c in release_nb.cells if course.is_answer(c)]
-    for cell in answers[::step]:
+    for cell in answers[which]:
         cell.source = course.strip_markers(solutions[cell.metadata.nbgrader["grade_id"]])
     return release_nb
 
@@ -36,7 +39,7 @@ def write_samples(course_dir, assignment):
             if student == "solution":
                 nbformat.write(source_nb, path)
             elif student == "partial":
-                nbformat.write(solved(source_nb, nbformat.read(path, as_version=4), step=2), path)   # every other answer
+                nbformat.write(solved(source_nb, nbformat.read(path, as_version=4), slice(1, None, 2)), path)
 
 
 def grade_rows(course_dir, students=SAMPLE_STUDENTS):
