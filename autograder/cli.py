@@ -44,7 +44,9 @@ def main(argv=None):
         parser.error(f"unrecognized arguments: {' '.join(jupyter_args)}")
 
     if args.command == "data":
-        print(data.mnist_root())
+        root = data.mnist_root()
+        data.validation_split(data.training_labels(root))        # kept beside the data for every notebook
+        print(root)
     elif args.command == "release":
         for name in args.assignments or course.assignments(args.course):
             course.release(args.course, name)

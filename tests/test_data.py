@@ -93,3 +93,33 @@ def test_no_source_gives_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setattr(data, "from_offline_wheel", broken)
     with pytest.raises(data.DataError, match="could not prepare MNIST"):
         data.mnist_root(tmp_path, log=lambda m: None)
+
+
+def test_the_validation_split_is_computed_once_and_kept_beside_the_data(tmp_path, monkeypatch, verified_root):
+    """scikit-learn computes the course's split once (0.8 s to import it); later processes read it back
+    without importing scikit-learn, and get the same indices. A data directory that cannot be written
+    (the grading sandbox) still gives the split."""
+    import subprocess
+    import sys
+
+    labels = data.training_labels(verified_root)
+    assert (labels == torchvision.datasets.MNIST(verified_root, train=True).targets.numpy()).all()
+    monkeypatch.setenv(data.ENV_VAR, str(tmp_path))
+
+    def read_only(*args, **kwargs):
+        raise OSError(30, "Read-only file system")
+    monkeypatch.setattr(data.tempfile, "NamedTemporaryFile", read_only)
+    computed = data.validation_split(labels)
+    assert not list(tmp_path.glob("validation-split-*.npz")), "a read-only directory was written"
+    monkeypatch.undo()
+    monkeypatch.setenv(data.ENV_VAR, str(tmp_path))
+    assert data.validation_split(labels) == computed
+    assert len(list(tmp_path.glob("validation-split-*.npz"))) == 1
+    script = ("import sys; from autograder import data; "
+              f"split = data.validation_split(data.training_labels({str(verified_root)!r})); "
+              "print(any(m.startswith('sklearn') for m in sys.modules), split[1][:20], len(split[0]))")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
+                          env={**data.os.environ, data.ENV_VAR: str(tmp_path)})
+    imported, kept = done.stdout.split(" ", 1)
+    assert imported == "False", "scikit-learn was imported although the split was kept"
+    assert kept.strip() == f"{computed[1][:20]} {len(computed[0])}"
