@@ -44,9 +44,7 @@ def main(argv=None):
         parser.error(f"unrecognized arguments: {' '.join(jupyter_args)}")
 
     if args.command == "data":
-        root = data.mnist_root()
-        data.validation_split(data.training_labels(root))        # kept beside the data for every notebook
-        print(root)
+        print(prepare_data())
     elif args.command == "release":
         for name in args.assignments or course.assignments(args.course):
             course.release(args.course, name)
@@ -60,10 +58,10 @@ def main(argv=None):
             notebooks.expect(args.course / "source" / name)
             print(f"expected.json written for {name}")
     elif args.command == "demo":
-        data.mnist_root()
+        prepare_data()
         demo.run(args.course)
     elif args.command == "grade":
-        data.mnist_root()
+        prepare_data()
         grading.grade(args.course, args.assignments, args.workers, args.regrade, args.budget,
                       args.memory_gb, args.scheduler)
     elif args.command == "feedback":
@@ -95,3 +93,10 @@ def main(argv=None):
         for path in args.notebooks:
             notebooks.record(path)
             print(f"recorded {path}")
+
+
+def prepare_data():
+    """Verified MNIST, and the validation split computed afresh and kept beside it for every notebook."""
+    root = data.mnist_root()
+    data.validation_split(data.training_labels(root), refresh=True)
+    return root
