@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from autograder import grading, sandbox
+from autograder import data, grading, sandbox
 from conftest import ROOT
 from test_class_grading import edit, submit, tiny_course
 
@@ -54,6 +54,17 @@ for path in targets:
     try:
         with open(path, "a") as f:
             f.write("# tampered")
+        WORKED = True
+    except OSError:
+        pass""",
+    # Change the course's data, which the grader's verdicts read too: MNIST and the kept validation split.
+    "poison_data": """import os, pathlib
+WORKED = False
+folder = pathlib.Path(os.environ.get("MNIST_DATA_DIR", "/nonexistent"))
+for path in [folder / "validation-split-0.npz", *folder.glob("validation-split-*.npz"), *folder.glob("MNIST/raw/*")]:
+    try:
+        with open(path, "ab") as f:
+            f.write(b"poison")
         WORKED = True
     except OSError:
         pass""",
@@ -115,6 +126,12 @@ def digest_tree(folder):
     return {p: p.read_bytes() for p in sorted(folder.rglob("*.py"))}
 
 
+def data_files():
+    """MNIST's files and the kept validation split, which the grader reads."""
+    root = data.mnist_root()
+    return {p: p.read_bytes() for p in sorted([*root.glob("validation-split-*.npz"), *data.raw_dir(root).glob("*")])}
+
+
 @pytest.fixture(scope="module")
 def attacked(tmp_path_factory):
     course_dir = tmp_path_factory.mktemp("attacks")
@@ -128,7 +145,7 @@ def attacked(tmp_path_factory):
         submit(course_dir, student, {"tiny.ipynb": edit(json.loads(untouched), insert=(0, forgery)).encode()})
     for student, (flood, _) in FLOODS.items():
         submit(course_dir, student, {"tiny.ipynb": edit(base, insert=(0, flood)).encode()})
-    package = digest_tree(ROOT / "autograder")
+    package = digest_tree(ROOT / "autograder") | data_files()
     before = {s: grading.digest(f) for s, f in grading.submissions(course_dir, "tiny").items()}
     os.environ["COURSE_SECRET"] = "a token of the instructor's"
     try:
@@ -173,7 +190,7 @@ def test_the_honest_student_is_graded_as_if_alone(attacked):
 
 def test_nothing_outside_the_scratch_folder_changed(attacked):
     course_dir, _, before, package = attacked
-    assert digest_tree(ROOT / "autograder") == package, "student code wrote into the autograder package"
+    assert digest_tree(ROOT / "autograder") | data_files() == package, "student code wrote into the autograder or the data"
     after = {s: grading.digest(f) for s, f in grading.submissions(course_dir, "tiny").items()}
     assert after == before, "student code changed a submission"
 
