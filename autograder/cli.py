@@ -97,6 +97,8 @@ def main(argv=None):
 
 def prepare_data():
     """Verified MNIST, and the validation split computed afresh and kept beside it for every notebook."""
+    import torchvision
+
     root = data.mnist_root()
-    data.validation_split(data.training_labels(root), refresh=True)
+    data.validation_split(torchvision.datasets.MNIST(root, train=True).targets, refresh=True)
     return root

@@ -142,11 +142,6 @@ def write_idx(out, prefix, images, labels):
         label_header + np.asarray(labels).astype(np.uint8).tobytes())
 
 
-def training_labels(root):
-    """The 60,000 training labels, read from the verified IDX file (an 8-byte header, then one byte each)."""
-    return np.frombuffer((raw_dir(root) / "train-labels-idx1-ubyte").read_bytes()[8:], dtype=np.uint8).astype(np.int64)
-
-
 def validation_split(labels, refresh=False):
     """The course's split of the 60,000 training images into (train_idx, val_idx): assignment 01's
     stratified split (spec.VALIDATION: 6,000 validation images, seed 0), which every later notebook uses.
