@@ -117,7 +117,10 @@ def check_logits(model, device="cpu"):
     rows = out.sum(dim=1)
     assert not (out.min() >= 0 and torch.allclose(rows, torch.ones_like(rows), atol=1e-3)), (
         "the output looks like softmax probabilities: return raw logits (CrossEntropyLoss applies softmax)")
-    assert float(out.std(dim=0).max()) > 0, "the output is the same for every image"
+    # Within rounding, not exactly: a model that ignores its input gave rows that differed by 1e-7 on a
+    # 16-core machine (each row summed in another order), and passed an exact comparison there.
+    assert not torch.allclose(out, out[:1].expand_as(out), rtol=1e-4, atol=1e-5), (
+        "the output is the same for every image")
 
 
 def check_deterministic(model, device="cpu"):

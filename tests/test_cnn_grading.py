@@ -48,7 +48,7 @@ class Reference(nn.Module):
     """The course CNN with switches that break it in one way each."""
 
     def __init__(self, c1=32, pad=1, pool2=True, relu2=True, out="logits", constant=False, scale=1.0,
-                 pool=F.max_pool2d, norm=False, dropout=0.0):
+                 pool=F.max_pool2d, norm=False, dropout=0.0, rounding=0.0):
         super().__init__()
         size = 7 if pad and pool2 else 14 if pad else 5
         self.conv1, self.conv2 = nn.Conv2d(1, c1, 3, padding=pad), nn.Conv2d(c1, 64, 3, padding=pad)
@@ -56,6 +56,7 @@ class Reference(nn.Module):
         self.norm = nn.BatchNorm2d(c1) if norm else nn.Identity()
         self.drop = nn.Dropout(dropout)
         self.pool2, self.relu2, self.out, self.constant, self.scale, self.pool = pool2, relu2, out, constant, scale, pool
+        self.rounding = rounding
 
     def forward(self, x):
         if self.constant:
@@ -65,6 +66,8 @@ class Reference(nn.Module):
         x = F.relu(x) if self.relu2 else x
         x = self.pool(x, 2) if self.pool2 else x
         logits = self.fc2(self.drop(F.relu(self.fc1(x.flatten(1)))))
+        if self.rounding:                # constant but for rounding: rows differ by at most `rounding`
+            logits = logits + self.rounding * torch.arange(len(x), device=x.device)[:, None] / len(x)
         return {"logits": logits, "softmax": logits.softmax(dim=1), "log_softmax": logits.log_softmax(dim=1)}[self.out]
 
 
@@ -80,7 +83,9 @@ def variant(**broken):
     ({"pad": 0}, {"test_output_and_params", "test_layer_shapes"}, "padding=1"),
     ({"out": "softmax"}, {"test_behaviour"}, "softmax"),
     ({"constant": True}, {"test_behaviour"}, "the same for every image"),
-], ids=["correct", "missing_relu", "missing_pool", "wrong_channels", "no_padding", "softmax", "constant"])
+    ({"constant": True, "rounding": 1e-6}, {"test_behaviour"}, "the same for every image"),
+], ids=["correct", "missing_relu", "missing_pool", "wrong_channels", "no_padding", "softmax", "constant",
+        "constant_but_for_rounding"])
 def test_a_wrong_model_loses_exactly_its_points(broken, expected, message):
     failed = failed_cells(variant(**broken))
     assert set(failed) == expected, failed
