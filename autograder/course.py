@@ -7,12 +7,14 @@ import csv
 import functools
 import os
 import sys
+import warnings
 from pathlib import Path
 
 from nbgrader import api as nbgrader_api
 from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.apps import NbGraderAPI
 from nbgrader.coursedir import CourseDirectory
+from sqlalchemy.exc import SAWarning
 from traitlets.config import Config
 from traitlets.config.loader import PyFileConfigLoader
 
@@ -22,6 +24,11 @@ SOLUTION_MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION")
 # into a new course, each grading run's template); the answer depends only on the installed
 # nbgrader, so this process asks once.
 nbgrader_api.get_alembic_version = functools.cache(nbgrader_api.get_alembic_version)
+
+# nbgrader 0.9.6 builds a submission's notebook, grade and comment rows before it adds the submission to the
+# database session, and SQLAlchemy 2 warns once per row kind ("Object of type <SubmittedNotebook> not in
+# session"). The rows are added with the submission right after; the warnings only buried the grading's output.
+warnings.filterwarnings("ignore", r"Object of type <\w+> not in session", SAWarning)
 
 
 def assignments(course):

@@ -405,6 +405,21 @@ def test_a_course_database_elsewhere_stays_with_the_instructor(tmp_path):
     assert str(real) not in job["config"], "the worker was told where the course's database is"
 
 
+def test_a_submission_enters_the_gradebook_with_its_grades_and_no_warning(tmp_path):
+    """SQLAlchemy 2 warned for each submission nbgrader 0.9.6 added (its rows are built before the
+    submission joins the session), in every grading's output. Checked in a fresh process, as the
+    commands run (pytest resets warning filters around each test); the rows are all kept."""
+    tiny_course(tmp_path)
+    add = ("import sys\nfrom autograder import course\n"
+           "with course.gradebook(sys.argv[1]) as gb:\n"
+           "    gb.update_or_create_student('s1')\n    gb.update_or_create_submission('tiny', 's1')")
+    run = subprocess.run([sys.executable, "-W", "error::Warning", "-c", add, str(tmp_path)],
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-600:]
+    with course.gradebook(tmp_path) as gb:
+        assert {g.name for nb in gb.find_submission("tiny", "s1").notebooks for g in nb.grades} >= {"test_mul"}
+
+
 def test_a_new_gradebook_asks_alembic_once_per_process(tmp_path, monkeypatch):
     """nbgrader starts `alembic heads` (1.6 s) for each gradebook it creates: a release into a new
     course and every grading run's template. The course asks once per process."""
