@@ -259,6 +259,13 @@ def processes_of(run):
     return list(found.values())
 
 
+def left_running(run):
+    """The processes of the run still running 3 s later. A zombie has exited and runs nothing: after
+    its parent died it waits for the machine's init to reap it, which may take longer than that."""
+    _, alive = psutil.wait_procs(processes_of(run), timeout=3)
+    return [p for p in alive if safely(p.status, psutil.STATUS_ZOMBIE) != psutil.STATUS_ZOMBIE]
+
+
 def safely(read, default):
     """read(), or default if the process vanished, is a zombie or is not ours to read."""
     try:
@@ -310,7 +317,7 @@ def test_ctrl_c_keeps_the_grades_and_a_rerun_finishes(tmp_path):
     proc, starts, students = start_slow_class(tmp_path)
     os.killpg(proc.pid, signal.SIGINT)          # what a terminal does: every process of the command gets it
     proc.wait(timeout=60)
-    _, alive = psutil.wait_procs(processes_of(str(tmp_path)), timeout=3)
+    alive = left_running(str(tmp_path))
     assert not alive, f"still running after the interruption: {alive}"
     time.sleep(1)
     starts.running = False
@@ -332,7 +339,7 @@ def test_a_killed_grading_process_is_replaced(tmp_path):
         if "forkserver" in " ".join(safely(lambda: process.parent().cmdline(), [])):
             safely(process.kill, None)
     assert proc.wait(timeout=120) == 0
-    _, alive = psutil.wait_procs(processes_of(str(tmp_path)), timeout=3)
+    alive = left_running(str(tmp_path))
     assert not alive, f"still running after the run: {alive}"
     starts.running = False
     assert len(starts) == 4, "s2 should have started twice, s1 and s3 once"
