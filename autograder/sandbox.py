@@ -18,6 +18,7 @@ channel out of the sandbox.
 """
 import json
 import os
+import resource
 import shutil
 import sys
 from pathlib import Path
@@ -82,9 +83,11 @@ def bwrap_args(settings, writable, cwd):
 
 
 def main(argv):
-    """Replace this process with bwrap running ipykernel on the given connection file."""
+    """Replace this process with bwrap running ipykernel on the given connection file, with the
+    settings' memory cap."""
     connection_file = Path(argv[argv.index("-f") + 1]).resolve()
     settings = json.loads(os.environ[SETTINGS])
+    resource.setrlimit(resource.RLIMIT_DATA, (settings["memory_bytes"], settings["memory_bytes"]))
     cwd = os.getcwd()
     args = bwrap_args(settings, [cwd, *settings["writable"]], cwd)
     args += ["--ro-bind", str(connection_file), str(connection_file)]    # this file only, not its folder
