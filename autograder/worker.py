@@ -27,6 +27,7 @@ from nbgrader.apps import NbGraderApp
 from autograder import data, evaluate, processes, sandbox, verdicts
 
 PR_SET_PDEATHSIG = 1   # prctl option: the signal a process gets when its parent dies
+PRCTL = ctypes.CDLL(None).prctl if sys.platform == "linux" else None    # looked up before any fork
 BUDGET_CONFIG = """
 # Added by the grading worker: one wall-clock budget for the whole notebook.
 import time as _time
@@ -48,42 +49,51 @@ def write_tree(folder, files):
         path.write_bytes(data)
 
 
-def limit_memory(max_bytes):
-    """For the nbgrader process: own process group, at most max_bytes of memory besides what it
-    shares with the worker it was forked from (the sandbox's launcher caps the kernel at max_bytes),
-    and killed if this worker dies, so a killed worker leaves no grading behind. (Linux: so is the sandbox.)"""
+def detach(max_bytes, worker_pid):
+    """In the nbgrader process, first: its own session (a terminal's Ctrl-C reaches the worker, which
+    stops it), killed when the worker dies (a killed worker leaves no grading behind), and at most
+    max_bytes of memory besides what it shares with the worker (the sandbox's launcher caps the
+    kernel at max_bytes itself)."""
     os.setsid()
+    if PRCTL:
+        PRCTL(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != worker_pid:              # the worker died before the line above
+        os._exit(1)
     inherited = int(Path("/proc/self/statm").read_text().split()[5]) * os.sysconf("SC_PAGE_SIZE")
     resource.setrlimit(resource.RLIMIT_DATA, (inherited + max_bytes, inherited + max_bytes))
-    ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 class Nbgrader:
     """`nbgrader ARGV` in a child process forked from this worker, which has imported nbgrader
     already (a new Python importing it cost 0.9 s a submission); with Popen's pid, poll and wait.
-    The child has its own process group, capped memory, and the log file as its output."""
+    The child is detached, and writes to the log file; whatever happens, it ends in os._exit."""
 
     def __init__(self, argv, cwd, env, log_file, memory_bytes):
         self.returncode = None
+        worker = os.getpid()
         self.pid = os.fork()
         if self.pid == 0:
-            os._exit(self.run(argv, cwd, env, log_file.fileno(), memory_bytes))
+            status = 1
+            try:
+                detach(memory_bytes, worker)
+                status = self.run(argv, cwd, env, log_file.fileno())
+            finally:
+                os._exit(status)
 
     @staticmethod
-    def run(argv, cwd, env, log_fd, memory_bytes):
-        """In the child: nbgrader's exit status."""
+    def run(argv, cwd, env, log_fd):
+        """In the child: 0 if nbgrader succeeded, 1 if not."""
+        os.dup2(log_fd, 1)
+        os.dup2(log_fd, 2)
+        sys.stdout = sys.stderr = open(1, "w", buffering=1, closefd=False)
         try:
-            os.dup2(log_fd, 1)
-            os.dup2(log_fd, 2)
-            sys.stdout = sys.stderr = open(1, "w", buffering=1, closefd=False)
-            limit_memory(memory_bytes)
             os.chdir(cwd)
             os.environ.clear()
             os.environ.update(env)
             NbGraderApp.launch_instance(argv=argv)
             return 0
         except SystemExit as stop:
-            return stop.code if isinstance(stop.code, int) else int(stop.code is not None)
+            return 0 if stop.code in (None, 0) else 1
         except BaseException:   # noqa: BLE001 - the log says what went wrong; the grader reads it
             traceback.print_exc()
             return 1

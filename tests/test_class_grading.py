@@ -262,10 +262,10 @@ def processes_of(run):
     return list(found.values())
 
 
-def left_running(run):
-    """The processes of the run still running 3 s later. A zombie has exited and runs nothing: after
-    its parent died it waits for the machine's init to reap it, which may take longer than that."""
-    _, alive = psutil.wait_procs(processes_of(run), timeout=3)
+def still_running(processes, seconds=3):
+    """Those of the processes still running `seconds` later. A zombie has exited and runs nothing:
+    after its parent died it waits for the machine's init to reap it, which may take longer."""
+    _, alive = psutil.wait_procs(processes, timeout=seconds)
     return [p for p in alive if safely(p.status, psutil.STATUS_ZOMBIE) != psutil.STATUS_ZOMBIE]
 
 
@@ -320,7 +320,7 @@ def test_ctrl_c_keeps_the_grades_and_a_rerun_finishes(tmp_path):
     proc, starts, students = start_slow_class(tmp_path)
     os.killpg(proc.pid, signal.SIGINT)          # what a terminal does: every process of the command gets it
     proc.wait(timeout=60)
-    alive = left_running(str(tmp_path))
+    alive = still_running(processes_of(str(tmp_path)))
     assert not alive, f"still running after the interruption: {alive}"
     time.sleep(1)
     starts.running = False
@@ -335,14 +335,21 @@ def test_ctrl_c_keeps_the_grades_and_a_rerun_finishes(tmp_path):
 
 
 def test_a_killed_grading_process_is_replaced(tmp_path):
-    """The process grading s2 is killed: its kernel goes with it, s2 is graded again in a new
-    process, and the class finishes with nothing left running."""
+    """The process grading s2 is killed: its nbgrader and kernel end within a second (killed as their
+    parent dies, and their scratch folder removed), s2 is graded again in a new process, and the
+    class finishes with nothing left running."""
     proc, starts, students = start_slow_class(tmp_path)
-    for process in psutil.Process(proc.pid).children(recursive=True):     # the forkserver's children
-        if "forkserver" in " ".join(safely(lambda: process.parent().cmdline(), [])):
-            safely(process.kill, None)
+    (server,) = [p for p in psutil.Process(proc.pid).children() if "forkserver" in " ".join(safely(p.cmdline, []))]
+    deadline = time.monotonic() + 60
+    while not (started := [q for p in server.children() for q in safely(lambda: p.children(recursive=True), [])]):
+        assert time.monotonic() < deadline, "the grading process started no nbgrader in a minute"
+        time.sleep(0.05)
+    for process in server.children():       # the grading process only: its nbgrader and kernel must follow it
+        safely(process.kill, None)
+    alive = still_running(started, seconds=1)      # the submission sleeps 2 s in its kernel
+    assert not alive, f"still running 1 s after their grading process was killed: {alive}"
     assert proc.wait(timeout=120) == 0
-    alive = left_running(str(tmp_path))
+    alive = still_running(processes_of(str(tmp_path)))
     assert not alive, f"still running after the run: {alive}"
     starts.running = False
     assert len(starts) == 4, "s2 should have started twice, s1 and s3 once"
