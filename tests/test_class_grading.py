@@ -97,7 +97,9 @@ SUBMISSIONS = {
     "raises": (lambda b: edit(b, {2: "def mul(a, b):\n    return a * b\nraise ValueError('oops')"}), {}, 5, "mul: ValueError"),
     "infinite_loop": (lambda b: edit(b, {2: "while True:\n    pass"}), {}, 2, "time budget"),
     "memory_bomb": (lambda b: edit(b, {2: "hog = []\nwhile True:\n    hog.append(bytearray(2**28))"}), {}, 2, "memory cap"),
-    "capped_kernel": (lambda b: edit(b, {0: "import resource\nlimit = resource.getrlimit(resource.RLIMIT_DATA)\n"
+    "capped_kernel": (lambda b: edit(b, {0: "import resource\nhard = resource.getrlimit(resource.RLIMIT_DATA)[1]\n"
+                                         "resource.setrlimit(resource.RLIMIT_DATA, (hard, hard))   # a student raising the cap\n"
+                                         "limit = resource.getrlimit(resource.RLIMIT_DATA)\n"
                                          "assert limit == (2 * 2**30,) * 2, limit   # --memory-gb 2\n"
                                          "def add(a, b):\n    return a + b"}), {}, 5, ""),
     "deleted_test": (lambda b: edit(b, {0: "def add(a, b):\n    return a - b"}, delete=1), {}, 3, ""),
