@@ -21,7 +21,7 @@ import psutil
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from autograder import course, grading, notebooks, worker
+from autograder import course, grading, notebooks, processes, worker
 from conftest import ROOT
 
 ANSWERS = {
@@ -343,7 +343,7 @@ def test_a_killed_grading_process_is_replaced(tmp_path):
     proc, starts, students = start_slow_class(tmp_path)
     (server,) = [p for p in psutil.Process(proc.pid).children() if "forkserver" in " ".join(safely(p.cmdline, []))]
     deadline = time.monotonic() + 60
-    while not (started := [q for p in server.children() for q in safely(lambda: p.children(recursive=True), [])]):
+    while not (started := [q for p in server.children() for q in processes.descendants(p.pid)]):
         assert time.monotonic() < deadline, "the grading process started no nbgrader in a minute"
         time.sleep(0.05)
     for process in server.children():       # the grading process only: its nbgrader and kernel must follow it
