@@ -133,8 +133,8 @@ def recipes(device="cpu"):
     name = (f"course: Adam + one-cycle {course['max_lr']:g} ({course['pct_start']:g} warm-up), label smoothing "
             f"{course['label_smoothing']:g}, batch {course['batch_size']}, {course['epochs']} epoch, batches indexed at once")
     return {
-        f"{name}, weights channels-last (03, 05, 06, the lecture)": course_recipe(torch.channels_last),
-        f"{name} (04)": course_recipe(torch.contiguous_format),
+        f"{name}, weights channels-last (03 to 06, the lecture)": course_recipe(torch.channels_last),
+        f"{name}, weights in the default layout": course_recipe(torch.contiguous_format),
         "seed: Adam 1e-3, batch 64, 5 epochs, per-image ToTensor DataLoader":
             time_to_accuracy(DataLoader(per_image, batch_size=64, shuffle=True), 5, seed, device=device),
         "before: Adam + one-cycle 3e-3, batch 128, 3 epochs, DataLoader over tensors":
