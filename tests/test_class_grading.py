@@ -5,6 +5,8 @@ assignment 03 is graded end to end in test_unforgeable.py. The same submissions 
 of nbgrader_config.py: a warning on stderr costs nothing ("good"), a deleted test cell is put
 back, a copied one counts once, and an edited one runs its original source.
 """
+import atexit
+import functools
 import json
 import os
 import shutil
@@ -115,12 +117,29 @@ SUBMISSIONS = {
 }
 def tiny_course(course_dir, config=""):
     """The tiny assignment, released in course_dir (with `config` added to nbgrader_config.py);
-    returns its solved notebook."""
+    returns its solved notebook. With the course's own config, a copy of one release made once per
+    session (a release and its expected.json take 2 s, mostly the kernel that records the solution)."""
+    if config:
+        release_tiny(course_dir, config)
+    else:
+        shutil.copytree(released_tiny(), course_dir, dirs_exist_ok=True)
+    return solved(course_dir)
+
+
+def release_tiny(course_dir, config=""):
     (course_dir / "nbgrader_config.py").write_text((ROOT / "nbgrader_config.py").read_text() + config)
     tiny_source(course_dir / "source" / "tiny")
     course.release(course_dir, "tiny")
     notebooks.expect(course_dir / "source" / "tiny")
-    return solved(course_dir)
+
+
+@functools.cache
+def released_tiny():
+    """A course with the tiny assignment released, in a folder removed when the session ends."""
+    folder = Path(tempfile.mkdtemp(prefix="tiny-course-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    release_tiny(folder)
+    return folder
 
 
 def submit(course_dir, student, files):
