@@ -58,9 +58,12 @@ def main(argv=None):
             notebooks.expect(args.course / "source" / name)
             print(f"expected.json written for {name}")
     elif args.command == "demo":
+        grading.fresh_processes()       # the grading server imports the grader while the data are checked
         prepare_data()
         demo.run(args.course)
     elif args.command == "grade":
+        if not args.scheduler:
+            grading.fresh_processes()
         prepare_data()
         grading.grade(args.course, args.assignments, args.workers, args.regrade, args.budget,
                       args.memory_gb, args.scheduler)

@@ -13,6 +13,7 @@ import functools
 import hashlib
 import json
 import multiprocessing
+import multiprocessing.forkserver
 import os
 import shutil
 import tempfile
@@ -275,10 +276,12 @@ def executor(workers, scheduler, stopping):
 @functools.cache
 def fresh_processes():
     """New processes forked from a server process that has imported the grader (Python, torch, nbgrader:
-    4 s a process when spawned) and has run nothing else. (Asked for when grading starts: Windows has no
+    4 s a process when spawned) and has run nothing else. The server starts at once, so that its imports
+    overlap the checks before the first submission. (Asked for when grading starts: Windows has no
     forkserver, and the other commands need none.)"""
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["autograder.worker"])
+    multiprocessing.forkserver.ensure_running()
     return context
 
 
@@ -313,6 +316,8 @@ def grade(course_dir, assignments, workers=None, regrade=False, budget_s=900, me
     if sandbox.available():
         raise SystemExit(sandbox.available())
     workers = workers or default_workers()
+    if not scheduler:
+        fresh_processes()
     with exclusive(course_dir):
         state, keys, jobs = load_state(course_dir), {}, []
         for name in names:
