@@ -56,6 +56,9 @@ def test_no_widget_state_and_no_stray_outputs(path):
     assert not stray, f"{path} has stored outputs in cells {stray}"
 
 
+ANSI = re.compile(r"\x1b\[[0-9;]*m")     # the colours of IPython's tracebacks
+
+
 def failing_line(cell):
     """The line of a test cell at which its error was raised (its own frame in the traceback), or None
     if it passed."""
@@ -66,9 +69,6 @@ def failing_line(cell):
             assert found, f"no line of the cell in its traceback: {traceback[:500]}"
             return int(found.group(1))
     return None
-
-
-ANSI = re.compile(r"\x1b\[[0-9;]*m")     # the colours of IPython's tracebacks
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
