@@ -174,6 +174,8 @@ def test_the_graders_evaluation_counts_every_test_digit():
 
 # Wrong in one way, or right in an unusual way: the grader's verdict outside the kernel (on the
 # model exported as plain data) must fail exactly the cells that the notebook's own tests fail.
+# The models are untrained, so both sides fail the accuracy cell whatever else is wrong: it is left
+# out (18 s of measuring 12 models twice); test_unforgeable.py grades an untrained model's accuracy.
 VARIANTS = {"correct": {}, "missing_relu": {"relu2": False}, "one_pool": {"pool2": False}, "narrow_conv": {"c1": 16},
             "no_padding": {"pad": 0}, "softmax": {"out": "softmax"}, "log_softmax": {"out": "log_softmax"},
             "constant": {"constant": True}, "scaling_op": {"scale": 2.0}, "average_pooling": {"pool": F.avg_pool2d},
@@ -184,9 +186,9 @@ VARIANTS = {"correct": {}, "missing_relu": {"relu2": False}, "one_pool": {"pool2
 def test_the_graders_verdict_agrees_with_the_notebook_cell_by_cell(tmp_path, name):
     model_class = variant(**VARIANTS[name])
     model = model_class()
-    inside = failed_cells(model_class, model, cells=STRUCTURE + ["test_accuracy"])
+    inside = failed_cells(model_class, model)
     graph.save(model, tmp_path, "model")
-    outside = {cell: why for cell, why in verdicts.judge("03_mnist_cnn", tmp_path).items() if why}
+    outside = {cell: why for cell, why in verdicts.judge("03_mnist_cnn", tmp_path, STRUCTURE).items() if why}
     assert set(outside) == set(inside), (inside, outside)
     exported = graph.load(tmp_path, "model")
     x = evaluate.test_set()[0][:256]
@@ -196,8 +198,7 @@ def test_the_graders_verdict_agrees_with_the_notebook_cell_by_cell(tmp_path, nam
 @pytest.mark.parametrize("model_class", [Sequential, Functional])
 def test_the_grader_runs_every_correct_implementation(tmp_path, model_class):
     graph.save(model_class(), tmp_path, "model")
-    assert all(why is None for cell, why in verdicts.judge("03_mnist_cnn", tmp_path).items()
-               if cell != "test_accuracy")
+    assert all(why is None for why in verdicts.judge("03_mnist_cnn", tmp_path, STRUCTURE).values())
 
 
 @pytest.mark.parametrize("device", ["cpu", "cuda"])
