@@ -12,6 +12,9 @@ c.Exchange.root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "exch
 # Training cells run for a minute or two on a laptop CPU; give each cell ten.
 c.Execute.timeout = 600
 c.ExecutePreprocessor.timeout = 600
+# Once the last cell has run (Validate, autograde), the kernel is stopped at once: a graceful
+# shutdown waits for torch's (and any student's) exit handlers, 1.2 s of every run of 03.
+c.Execute.shutdown_kernel = "immediate"
 
 # A test cell with *any* stderr output scores 0. Warnings (Python's, PyTorch's, logging's)
 # are not failures: drop them before scoring. Errors are "error" outputs and still count.

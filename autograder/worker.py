@@ -167,9 +167,6 @@ c.CourseDirectory.root = {root!r}
 c.CourseDirectory.db_url = {db_url!r}
 c.CourseDirectory.submitted_directory = "submitted"
 c.CourseDirectory.autograded_directory = "autograded"
-# Once the last cell has run, the kernel is stopped at once: a graceful shutdown waits for torch's
-# (and any student's) exit handlers, 1.4 s per submission.
-c.Execute.shutdown_kernel = "immediate"
 """
 LIMITS = {"processes": 256, "disk_bytes": 512 * 2**20, "tmp_bytes": 512 * 2**20}
 
