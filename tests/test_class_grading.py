@@ -158,7 +158,8 @@ def class_course(tmp_path_factory):
 @pytest.fixture(scope="module")
 def graded(class_course):
     before = {s: grading.digest(f) for s, f in grading.submissions(class_course, "tiny").items()}
-    rows = grading.grade(class_course, "tiny", workers=2, budget_s=10, memory_gb=2)   # the others take 1-4 s
+    # Four workers on two cores: these submissions mostly wait (kernel starts, a sleep, the 10 s loop).
+    rows = grading.grade(class_course, "tiny", workers=4, budget_s=10, memory_gb=2)   # the others take 1-4 s
     return class_course, {r["student"]: r for r in rows}, before
 
 
