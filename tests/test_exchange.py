@@ -20,12 +20,16 @@ NOTEBOOK = "layer_tracing.ipynb"
 STUDENTS = {"alice": "solves it", "bob": "hands it in untouched"}
 
 
-def nbgrader(course_dir, *args, student=None):
-    """Run an nbgrader command as the instructor (in the course) or as a student (in their folder)."""
-    done = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=lab.folder(course_dir, student),
-                          env=lab.environment(course_dir, student), capture_output=True, text=True)
-    assert done.returncode == 0, f"nbgrader {' '.join(args)} as {student or 'instructor'} failed:\n{done.stderr[-2000:]}"
-    return done.stderr
+def nbgrader(course_dir, *args, students=(None,)):
+    """Run an nbgrader command as the instructor (in the course), or as each of `students` at once (each
+    in their folder), as a class does."""
+    running = {student: subprocess.Popen([sys.executable, "-m", "nbgrader", *args], cwd=lab.folder(course_dir, student),
+                                         env=lab.environment(course_dir, student), stdout=subprocess.DEVNULL,
+                                         stderr=subprocess.PIPE, text=True)
+               for student in students}
+    for student, process in running.items():
+        _, stderr = process.communicate()
+        assert process.returncode == 0, f"nbgrader {' '.join(args)} as {student or 'instructor'} failed:\n{stderr[-2000:]}"
 
 
 def solve(path):
@@ -43,16 +47,14 @@ def run_exchange(course_dir):
     nbgrader(course_dir, "release_assignment", ASSIGNMENT)
     for student in STUDENTS:
         lab.folder(course_dir, student).mkdir(parents=True)
-        nbgrader(course_dir, "fetch_assignment", ASSIGNMENT, student=student)
+    nbgrader(course_dir, "fetch_assignment", ASSIGNMENT, students=STUDENTS)
     solve(lab.folder(course_dir, "alice") / ASSIGNMENT / NOTEBOOK)
-    for student in STUDENTS:
-        nbgrader(course_dir, "submit", ASSIGNMENT, student=student)
+    nbgrader(course_dir, "submit", ASSIGNMENT, students=STUDENTS)
     nbgrader(course_dir, "collect", ASSIGNMENT)
     rows = grading.grade(course_dir, ASSIGNMENT, budget_s=300, log=lambda message: None)
     course.feedback(course_dir, ASSIGNMENT)
     nbgrader(course_dir, "release_feedback", ASSIGNMENT)
-    for student in STUDENTS:
-        nbgrader(course_dir, "fetch_feedback", ASSIGNMENT, student=student)
+    nbgrader(course_dir, "fetch_feedback", ASSIGNMENT, students=STUDENTS)
     return course_dir, {row["student"]: row for row in rows}
 
 
