@@ -27,9 +27,10 @@ def nbgrader(course_dir, *args, students=(None,)):
                                          env=lab.environment(course_dir, student), stdout=subprocess.DEVNULL,
                                          stderr=subprocess.PIPE, text=True)
                for student in students}
-    for student, process in running.items():
-        _, stderr = process.communicate()
-        assert process.returncode == 0, f"nbgrader {' '.join(args)} as {student or 'instructor'} failed:\n{stderr[-2000:]}"
+    errors = {student: process.communicate(timeout=120)[1] for student, process in running.items()}
+    failed = [f"nbgrader {' '.join(args)} as {student or 'instructor'} failed:\n{errors[student][-2000:]}"
+              for student, process in running.items() if process.returncode != 0]
+    assert not failed, "\n".join(failed)
 
 
 def solve(path):
