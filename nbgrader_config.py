@@ -34,9 +34,23 @@ c.Autograde.sanitize_preprocessors = [
     "nbgrader.preprocessors.CheckCellMetadata",
 ]
 
-# Feedback never shows hidden test source (nbgrader's default does: #917, #1363).
+# Outputs are capped in bytes as soon as a notebook has run (nbgrader's LimitOutput counts lines only).
+c.Autograde.autograde_preprocessors = [
+    "nbgrader.preprocessors.Execute",
+    "autograder.nbgrader_fixes.LimitOutputBytes",
+    "nbgrader.preprocessors.IgnorePattern",
+    "nbconvert.preprocessors.ClearMetadataPreprocessor",
+    "nbgrader.preprocessors.LimitOutput",
+    "nbgrader.preprocessors.SaveAutoGrades",
+    "nbgrader.preprocessors.AssignLatePenalties",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
+
+# Feedback never shows hidden test source (nbgrader's default does: #917, #1363), nor any output of
+# a cell that ran once hidden tests had entered the kernel (student code could print them encoded).
 c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.GetGrades",
+    "autograder.nbgrader_fixes.OutputsBeforeHiddenTests",
     "autograder.nbgrader_fixes.HideHiddenTests",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]

@@ -27,7 +27,7 @@ from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.coursedir import CourseDirectory
 from tqdm.auto import tqdm
 
-from autograder import course, observe, redact, sandbox, worker
+from autograder import course, observe, sandbox, untrusted, worker
 from autograder.export import cell_scores, write
 
 STATE = "grading_state.json"
@@ -47,9 +47,18 @@ def submissions(course_dir, assignment):
     return {p.parent.name: p for p in found if p.is_dir()}
 
 
+def submitted_files(folder):
+    """(the submission's files, None), or (None, the reason the grader refuses them)."""
+    try:
+        return untrusted.read_tree(folder, worker.LIMITS["submission_bytes"]), None
+    except untrusted.Refused as refused:
+        return None, f"the submission was refused: {refused}"
+
+
 def digest(folder):
-    h = hashlib.sha256()
-    for rel, data in worker.read_tree(folder).items():
+    files, refused = submitted_files(folder)
+    h = hashlib.sha256((refused or "").encode())
+    for rel, data in (files or {}).items():
         h.update(rel.encode() + b"\0" + hashlib.sha256(data).digest())
     return h.hexdigest()
 
@@ -165,14 +174,17 @@ def make_jobs(course_dir, assignment, students, template, expectation, workers, 
     threads = max(1, (os.cpu_count() or 1) // workers)
     folders = submissions(course_dir, assignment)
     expected = [p.name for p in course.notebooks(Path(course_dir) / "source" / assignment)]
-    return [{"assignment": assignment, "student": s, "files": worker.read_tree(folders[s]), "notebooks": expected,
-             "gradebook": template, "expected": expectation, "config": config, "threads": threads, "budget_s": budget_s,
-             "grace_s": 60, "memory_bytes": int(memory_gb * 2**30)} for s in students]
+    jobs = []
+    for student in students:
+        files, refused = submitted_files(folders[student])
+        jobs.append({"assignment": assignment, "student": student, "files": files, "refused": refused,
+                     "notebooks": expected, "gradebook": template, "expected": expectation, "config": config,
+                     "threads": threads, "budget_s": budget_s, "grace_s": 60, "memory_bytes": int(memory_gb * 2**30)})
+    return jobs
 
 
-def record(course_dir, result, secrets=()):
-    """Write one finished submission, its outputs scrubbed of `secrets`, into the real gradebook
-    (this process is its only writer)."""
+def record(course_dir, result):
+    """Write one finished submission into the real gradebook (this process is its only writer)."""
     course_dir = Path(course_dir).resolve()
     assignment, student = result["assignment"], result["student"]
     forget(course_dir, student, assignment, "feedback_directory")
@@ -184,7 +196,7 @@ def record(course_dir, result, secrets=()):
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     for name, data in result["notebooks"].items():
-        (staging / name).write_bytes(redact.notebook(data, secrets))
+        (staging / name).write_bytes(data)
     if result.get("timestamp"):
         (staging / "timestamp.txt").write_bytes(result["timestamp"])
     secret = course_dir / "submitted" / student / assignment / "submission_secret.txt"   # from nbgrader's exchange:
@@ -217,9 +229,10 @@ def record_zero(course_dir, assignment, student):
 
 
 def apply_verdicts(course_dir, assignment, student, verdicts, notebooks):
-    """A test cell keeps its points only if the grader's own verdict agrees. Where they disagree, the
-    reason goes into the comment of the answer cell above the test, which the feedback and
-    Formgrader show; return {cell: reason} for those cells."""
+    """A test cell keeps its points only if the grader's own verdict agrees. The reason of every failed
+    verdict goes into the comment of the answer cell above the test, which the feedback and Formgrader
+    show (the feedback shows no output of a test cell that ran after hidden tests); return {cell:
+    reason} for the cells where the grader overruled the notebook."""
     failed = {cell: reason for cell, reason in verdicts.items() if reason}
     overruled = {}
     with course.gradebook(course_dir) as gb:
@@ -228,14 +241,14 @@ def apply_verdicts(course_dir, assignment, student, verdicts, notebooks):
                 if grade.name in failed and grade.auto_score:
                     grade.auto_score = 0.0
                     overruled[grade.name] = failed[grade.name]
-            for answer, reasons in answer_cells(notebooks.get(f"{nb.name}.ipynb"), overruled).items():
+            for answer, reasons in answer_cells(notebooks.get(f"{nb.name}.ipynb"), failed, overruled).items():
                 comment = gb.find_comment(answer, nb.name, assignment, student)
                 comment.auto_comment = "\n\n".join(filter(None, [comment.auto_comment, *reasons]))
         gb.db.commit()
     return overruled
 
 
-def answer_cells(notebook_bytes, failed):
+def answer_cells(notebook_bytes, failed, overruled):
     """{answer cell id: [reasons]}: each failed test's reason, under the answer cell above it."""
     if not notebook_bytes:
         return {}
@@ -245,9 +258,10 @@ def answer_cells(notebook_bytes, failed):
         if meta.get("solution"):
             answer = meta.get("grade_id")
         elif meta.get("grade_id") in failed and answer:
-            found.setdefault(answer, []).append(
-                f"**{meta['grade_id']}: 0 points from the grader's own check** (run outside your "
-                f"notebook): {failed[meta['grade_id']]}")
+            test = meta["grade_id"]
+            verdict = f"**{test}: 0 points from the grader's own check**" if test in overruled else f"**{test} failed.**"
+            found.setdefault(answer, []).append(f"{verdict} The grader's own check (run outside your notebook): "
+                                                f"{failed[test]}")
     return found
 
 
@@ -358,37 +372,50 @@ def pending(course_dir, assignment, state, regrade):
 
 def run(course_dir, jobs, keys, state, workers, scheduler):
     """Grade the jobs; return the state entries this run recorded."""
-    secrets = {job["assignment"]: redact.secrets(Path(course_dir) / "source" / job["assignment"], job["expected"])
-               for job in jobs}
     stopping = threading.Event()
     with executor(workers, scheduler, stopping) as (pool, task):
-        futures = {pool.submit(task, job): job for job in jobs}
+        futures = {pool.submit(task, job): job for job in jobs if not job["refused"]}
+        futures |= {refused(job): job for job in jobs if job["refused"]}
         try:
-            return collect(course_dir, futures, keys, state, secrets)
+            return collect(course_dir, futures, keys, state)
         finally:
             stopping.set()
             for future in futures:
                 future.cancel()
 
 
-def collect(course_dir, futures, keys, state, secrets):
-    """Record each submission as soon as it is graded (return their state entries); one that could not be
-    graded stays for the next run."""
+def refused(job):
+    """A finished future holding the zero of a submission the grader refused to read."""
+    future = concurrent.futures.Future()
+    future.set_result(worker.failed(job, job["refused"]))
+    return future
+
+
+def outcome(future, job):
+    """The future's result; any failure of the grading itself is the submission's zero, with the reason."""
+    try:
+        return future.result()
+    except Exception as error:  # noqa: BLE001 - a failure must not stop the class or leave a student ungraded
+        if type(error).__name__ == "KilledWorker":
+            return worker.failed(job, "its Dask worker died every time it graded it")
+        return worker.failed(job, f"the grader failed on it: {type(error).__name__}: {error}"[:300])
+
+
+def collect(course_dir, futures, keys, state):
+    """Record each submission as soon as it is graded (return their state entries): every submission
+    gets a row, with the reason where it got zero."""
     recorded = []
     with tqdm(total=len(futures), desc="grading", unit="submission") as bar:
         for future in concurrent.futures.as_completed(futures):
-            try:
-                result = future.result()
-            except Exception as error:  # noqa: BLE001 - a failure must not stop the class
-                if type(error).__name__ != "KilledWorker":
-                    bar.write(f"grading {futures[future]['student']} failed ({type(error).__name__}: {error}); "
-                              "it stays ungraded and is retried on the next run")
-                    bar.update()
-                    continue
-                result = worker.failed(futures[future], "its Dask worker died every time it graded it")
+            result = outcome(future, futures[future])
             assignment, student = result["assignment"], result["student"]
             recording = time.monotonic()
-            overruled = record(course_dir, result, secrets[assignment]) or {}
+            try:
+                overruled = record(course_dir, result) or {}
+            except Exception as error:  # noqa: BLE001 - nbgrader refused the graded notebook: a zero, with the reason
+                result = worker.failed(result, f"its graded notebook could not be recorded: {type(error).__name__}: "
+                                               f"{error}"[:300])
+                overruled = record(course_dir, result) or {}
             phases = result.get("phases", {}) | {"recording": time.monotonic() - recording}
             state[assignment][student] = {
                 "hash": keys[assignment][student], "seconds": result["seconds"],

@@ -10,6 +10,7 @@ a fixed table of pure tensor functions. An operator outside the table is not an 
 time: it is named when the model is run, so checks that only look at the weights still decide.
 (`torch.export.load` is never used: it unpickles, so a crafted file would run code.)
 """
+import io
 import json
 import operator
 from pathlib import Path
@@ -18,9 +19,12 @@ import torch
 from torch import nn
 from torch.export import Dim
 
+from autograder import untrusted
+
 MAX_GRAPH_BYTES = 10 * 2**20
 MAX_TENSOR_BYTES = 512 * 2**20
 MAX_BUFFER_NUMBERS = 100_000     # batch-norm statistics, not a copy of the test set
+MAX_NODES = 1_000                # a course model exports to fewer than 100
 
 # Every operator a course model (dense nets and CNNs, with batch norm, dropout and any of the usual
 # activations, poolings and reshapes) exports to. Keys are what the JSON says; values what runs.
@@ -149,14 +153,16 @@ def resolve(value, env):
 def load(folder, name):
     """The model `name` from folder as a GraphModel; AssertionError with a readable reason if the
     files are missing, too large, malformed, or hold more than a network."""
-    graph_path, tensor_path = Path(folder, f"{name}.json"), Path(folder, f"{name}.tensors")
-    assert graph_path.is_file() and tensor_path.is_file(), (
-        f"no trained model '{name}' reached the grader (did the test cell run?)")
-    assert graph_path.stat().st_size <= MAX_GRAPH_BYTES and tensor_path.stat().st_size <= MAX_TENSOR_BYTES, (
-        f"the exported model '{name}' is larger than any course model")
     try:
-        nodes = json.loads(graph_path.read_text())["nodes"]
-        tensors = torch.load(tensor_path, weights_only=True, map_location="cpu")
+        graph = untrusted.read(Path(folder, f"{name}.json"), MAX_GRAPH_BYTES)
+        weights = untrusted.read(Path(folder, f"{name}.tensors"), MAX_TENSOR_BYTES)
+    except untrusted.Refused as refused:
+        raise AssertionError(f"the exported model '{name}' was refused: {refused}") from None
+    assert graph is not None and weights is not None, (
+        f"no trained model '{name}' reached the grader (did the test cell run?)")
+    try:
+        nodes = json.loads(graph)["nodes"]
+        tensors = torch.load(io.BytesIO(weights), weights_only=True, map_location="cpu")
         check_structure(nodes, tensors)
     except Exception as error:  # noqa: BLE001 - whatever is wrong with the files is the submission's failure
         raise AssertionError(f"the exported model '{name}' could not be read: {error}") from None
@@ -171,7 +177,7 @@ def load(folder, name):
 def check_structure(nodes, tensors):
     """Raise unless the JSON and the tensors have the shape `save` writes."""
     assert isinstance(tensors, dict) and all(isinstance(v, torch.Tensor) for v in tensors.values())
-    assert isinstance(nodes, list) and len(nodes) < 10_000
+    assert isinstance(nodes, list) and len(nodes) <= MAX_NODES, f"the graph has more than {MAX_NODES} nodes"
     names = set()
     for node in nodes:
         assert node["op"] in ("placeholder", "call_function", "output"), f"unexpected node kind {node['op']!r}"

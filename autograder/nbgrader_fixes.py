@@ -1,8 +1,11 @@
 """Preprocessors that fix nbgrader 0.9.6 behaviour the course relies on (see nbgrader_config.py)."""
+import json
 import re
 
+from nbformat.v4 import new_output
 from nbgrader import utils
 from nbgrader.preprocessors import NbGraderPreprocessor
+from traitlets import Integer
 
 HIDDEN = re.compile(r"### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS", re.S)
 
@@ -46,3 +49,57 @@ class HideHiddenTests(NbGraderPreprocessor):
                 if output.get("output_type") == "error":
                     output["traceback"] = [f"{output.get('ename')}: {output.get('evalue')}"]
         return cell, resources
+
+
+class OutputsBeforeHiddenTests(NbGraderPreprocessor):
+    """Feedback returns the outputs of cells that ran before the first hidden test entered the kernel, no later ones.
+
+    From that cell on, the student's code has seen hidden test source (an IPython hook gets every cell)
+    and could print it in any encoding, reversed or in base64, which no text filter can catch. So
+    later cells keep no output; a later test cell that failed says only that, and the grader's own
+    reasons reach the student as comments (autograder/grading.py). Runs before HideHiddenTests.
+    """
+
+    def preprocess(self, nb, resources):
+        entered = False
+        for cell in nb.cells:
+            if cell.cell_type != "code":
+                continue
+            entered = entered or bool(HIDDEN.search(cell.source))
+            if entered:
+                failed = any(o.get("output_type") == "error" or o.get("name") == "stderr" for o in cell.outputs)
+                cell.outputs = [new_output("error", ename="TestFailed", traceback=[], evalue=(
+                    "this test failed; its message is not shown (it ran after hidden tests), the grader's "
+                    "comments say what it found"))] if failed and utils.is_grade(cell) else []
+        return nb, resources
+
+
+class LimitOutputBytes(NbGraderPreprocessor):
+    """Cap each output and all of a notebook's outputs in bytes (nbgrader's LimitOutput counts lines:
+    one line of 300 MiB passes it). A stream keeps its start and its kind, so scores do not change;
+    a larger display or result becomes a note. Runs right after Execute."""
+
+    max_output_bytes = Integer(2**20, help="the most bytes one output keeps").tag(config=True)
+    max_notebook_bytes = Integer(16 * 2**20, help="the most bytes all outputs keep together").tag(config=True)
+
+    def preprocess(self, nb, resources):
+        left = self.max_notebook_bytes
+        for cell in nb.cells:
+            for output in cell.get("outputs", []):
+                size = len(json.dumps(output))
+                if size > min(self.max_output_bytes, left):
+                    self.shrink(output, size, max(0, min(self.max_output_bytes, left) - 1000))
+                left -= len(json.dumps(output))
+        return nb, resources
+
+    @staticmethod
+    def shrink(output, size, keep):
+        note = f"[{size:,} bytes of output cut by the grader]"
+        if output.get("output_type") == "stream":
+            output["text"] = output["text"][:keep] + "\n" + note
+        elif output.get("output_type") == "error":
+            output["ename"], output["evalue"] = output.get("ename", "")[:100], output.get("evalue", "")[:keep // 2]
+            output["traceback"] = [note]
+        else:
+            output["data"] = {"text/plain": note}
+            output["metadata"] = {}

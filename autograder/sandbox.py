@@ -6,8 +6,9 @@ While a class is graded, a submission's kernel (and everything it starts) runs w
   - a read-only view of the system, the Python environment, the `autograder` package and MNIST,
     and nothing else of the machine: not the course directory, the gradebook, other submissions
     or the instructor's notebooks;
-  - write access to its own notebook folder, the folder it exports models to, the folder of its
-    sockets and its private /tmp (a size-capped tmpfs), nothing else;
+  - write access to a private copy of its notebook folder (seen where the folder is: nbgrader
+    writes the executed notebook into the real one, which the kernel never had), the folder it
+    exports models to, the folder of its sockets and its private /tmp (a size-capped tmpfs);
   - a clean environment: only the variables listed in `clean_env`.
 
 The worker (autograder/worker.py) installs `kernel_spec` as the "python3" kernel of its own
@@ -21,6 +22,7 @@ import os
 import resource
 import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 SETTINGS = "GRADER_SANDBOX"
@@ -82,6 +84,15 @@ def bwrap_args(settings, writable, cwd):
     return args + ["--chdir", cwd]
 
 
+def private_copy(folder, work):
+    """A new folder under work holding a copy of folder's files, for the kernel to see and write in
+    place of folder: nbgrader writes the executed notebook into folder afterwards, and it must find
+    there nothing the kernel made (a link into the course, a FIFO)."""
+    copy = tempfile.mkdtemp(dir=work)
+    shutil.copytree(folder, copy, symlinks=True, dirs_exist_ok=True)
+    return copy
+
+
 def main(argv):
     """Replace this process with bwrap running ipykernel on the given connection file, with the
     settings' memory cap."""
@@ -89,7 +100,8 @@ def main(argv):
     settings = json.loads(os.environ[SETTINGS])
     resource.setrlimit(resource.RLIMIT_DATA, (settings["memory_bytes"], settings["memory_bytes"]))
     cwd = os.getcwd()
-    args = bwrap_args(settings, [cwd, *settings["writable"]], cwd)
+    args = bwrap_args(settings, settings["writable"], cwd)
+    args += ["--bind", private_copy(cwd, settings["work"]), cwd]
     args += ["--ro-bind", str(connection_file), str(connection_file)]    # this file only, not its folder
     kernel = [sys.executable, "-m", "ipykernel_launcher", "-f", str(connection_file)]
     os.execvp("bwrap", args + kernel)

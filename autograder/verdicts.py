@@ -10,6 +10,8 @@ Patching the grader, torch, or builtins inside the kernel therefore changes noth
 """
 import os
 
+from torch import nn
+
 from autograder import cnn, evaluate, graph, observe, spec
 
 EXPORT_DIR = "GRADER_EXPORT_DIR"
@@ -41,12 +43,24 @@ def check_claims(folder, key, measure, floor=0.3):
         assert measured >= floor, f"{key}: the grader measures {measured:.2%} for {name}; was it trained?"
 
 
+def shapes(model):
+    return sorted(tuple(p.shape) for p in model.parameters())
+
+
 def course_model(folder, name, batch_norm=(False,)):
-    """The handed-in model `name`, checked to be the course CNN (with batch norm where batch_norm allows it)."""
+    """The handed-in model `name`, checked to be the course CNN (with batch norm where batch_norm allows
+    it): its parameters have the CNN's shapes, so it cannot hold a table of the test digits."""
     model = load(folder, name)
-    shapes = sorted(tuple(p.shape) for p in model.parameters())
-    assert any(shapes == sorted(tuple(p.shape) for p in spec.course_cnn(bn).parameters()) for bn in batch_norm), (
+    assert any(shapes(model) == shapes(spec.course_cnn(bn)) for bn in batch_norm), (
         f"the model '{name}' is not the course CNN{' with batch normalisation' if batch_norm == (True,) else ''}")
+    return model
+
+
+def dense_model(folder, name):
+    """The handed-in model `name`, checked to be 04's dense network, 784 -> 128 -> 64 -> 10."""
+    model = load(folder, name)
+    dense = nn.Sequential(nn.Linear(784, 128), nn.Linear(128, 64), nn.Linear(64, 10))
+    assert shapes(model) == shapes(dense), f"the model '{name}' is not the dense network 784 -> 128 -> 64 -> 10"
     return model
 
 
@@ -82,27 +96,28 @@ def cnn_verdicts(folder, name="model", threshold=spec.CNN_ACCURACY):
 
 def dense_vs_cnn_verdicts(folder):
     shifted = evaluate.shift_transform(spec.SHIFT, spec.SHIFT)
+    models = {"dense": lambda: dense_model(folder, "dense"), "cnn": lambda: course_model(folder, "cnn")}
 
     def accuracies():
-        d = evaluate.check_accuracy(load(folder, "dense"), spec.DENSE_ACCURACY, name="the dense net")
-        c = evaluate.check_accuracy(load(folder, "cnn"), spec.CNN_ACCURACY, name="the CNN")
+        d = evaluate.check_accuracy(models["dense"](), spec.DENSE_ACCURACY, name="the dense net")
+        c = evaluate.check_accuracy(models["cnn"](), spec.CNN_ACCURACY, name="the CNN")
         assert c > d, f"the CNN ({c:.2%}) should beat the dense net ({d:.2%})"
 
     def shift():
-        d = evaluate.accuracy(load(folder, "dense"), transform=shifted)
-        c = evaluate.accuracy(load(folder, "cnn"), transform=shifted)
+        d = evaluate.accuracy(models["dense"](), transform=shifted)
+        c = evaluate.accuracy(models["cnn"](), transform=shifted)
         assert c > d, f"at a {spec.SHIFT}-pixel shift the CNN ({c:.1%}) should beat the dense net ({d:.1%})"
 
     def comparison():
         check_claims(folder, "comparison val_acc", {
-            name: lambda name=name: evaluate.accuracy(load(folder, name), split="validation") for name in ("dense", "cnn")})
+            name: lambda name=name: evaluate.accuracy(models[name](), split="validation") for name in models})
 
     return {"test_accuracies": accuracies, "test_shift_robustness": shift, "test_comparison": comparison}
 
 
 def augmentation_verdicts(folder):
     def robust():
-        plain, augmented = load(folder, "plain"), load(folder, "augmented")
+        plain, augmented = course_model(folder, "plain"), course_model(folder, "augmented")
         evaluate.check_accuracy(augmented, spec.AUGMENTED_ACCURACY, name="the augmented model")
         robust = evaluate.accuracy(augmented, perturbed=True)
         assert robust >= spec.AUGMENTED_PERTURBED, (f"the augmented model classifies {robust:.2%} of the perturbed test "

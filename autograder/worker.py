@@ -6,10 +6,12 @@ worker needs no shared file system: the same function runs on a laptop or on a c
 The worker never writes the real gradebook; the instructor's process records the results.
 """
 import ctypes
+import functools
 import json
 import os
 import re
 import resource
+import select
 import shutil
 import signal
 import sys
@@ -24,7 +26,7 @@ import psutil
 import torch
 from nbgrader.apps import NbGraderApp
 
-from autograder import data, evaluate, processes, sandbox, verdicts
+from autograder import data, evaluate, processes, sandbox, untrusted, verdicts
 
 PR_SET_PDEATHSIG = 1   # prctl option: the signal a process gets when its parent dies
 PRCTL = ctypes.CDLL(None).prctl if sys.platform == "linux" else None    # looked up before any fork
@@ -36,12 +38,6 @@ c.Execute.timeout_func = lambda cell: max(1, min({cell_timeout}, int(_deadline -
 """
 
 
-def read_tree(folder):
-    """{relative path: bytes} of every file under folder."""
-    folder = Path(folder)
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
-
-
 def write_tree(folder, files):
     for rel, data in files.items():
         path = Path(folder) / rel
@@ -50,7 +46,7 @@ def write_tree(folder, files):
 
 
 def detach(max_bytes, worker_pid):
-    """In the nbgrader process, first: its own session (a terminal's Ctrl-C reaches the worker, which
+    """In a child of the worker (nbgrader's process, the verdicts'), first: its own session (a terminal's Ctrl-C reaches the worker, which
     stops it), killed when the worker dies (a killed worker leaves no grading behind), and at most
     max_bytes of memory besides what it shares with the worker (the sandbox's launcher caps the
     kernel at max_bytes itself)."""
@@ -152,6 +148,8 @@ def grade_submission(job):
     scratch = Path(job.get("scratch") or tempfile.mkdtemp(prefix="grade-"))
     try:
         result = run_job(job, scratch)
+    except Exception as error:  # noqa: BLE001 - whatever the submission did, it gets a row with the reason
+        result = failed(job, f"the grader could not grade it: {type(error).__name__}: {error}"[:300])
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     result["phases"] = {"the grader's data": loaded - started, **result["phases"]}
@@ -159,8 +157,8 @@ def grade_submission(job):
 
 
 SANDBOX_CONFIG = """
-# Added by the grading worker: the kernel runs in the sandbox and talks over Unix sockets, and
-# nbgrader works in the scratch course, whatever the course's own config names.
+# Added by the grading worker: the kernel runs in the sandbox and talks over Unix sockets (in a
+# folder of their own), and nbgrader works in the scratch course, whatever the course's config names.
 c.KernelManager.transport = "ipc"
 c.KernelManager.ip = {sockets!r}
 c.CourseDirectory.root = {root!r}
@@ -168,7 +166,12 @@ c.CourseDirectory.db_url = {db_url!r}
 c.CourseDirectory.submitted_directory = "submitted"
 c.CourseDirectory.autograded_directory = "autograded"
 """
-LIMITS = {"processes": 256, "disk_bytes": 512 * 2**20, "tmp_bytes": 512 * 2**20}
+LIMITS = {"processes": 256, "disk_bytes": 512 * 2**20, "tmp_bytes": 512 * 2**20,
+          "submission_bytes": 64 * 2**20, "notebook_bytes": 64 * 2**20, "verdict_seconds": 300}
+# What the kernel may write: the sockets it listens on, the folder it exports models and records to,
+# and `work`, where the sandbox gives each kernel a private copy of its notebook's folder. Nothing
+# outside the sandbox writes into them, and the grader reads them only through autograder.untrusted.
+KERNEL_FOLDERS = ("sockets", "exports", "work")
 
 
 def prepare(job, scratch):
@@ -177,16 +180,17 @@ def prepare(job, scratch):
     (scratch / "gradebook.db").write_bytes(job["gradebook"])
     (scratch / "nbgrader_config.py").write_text(
         job["config"] + BUDGET_CONFIG.format(budget=job["budget_s"], cell_timeout=job["budget_s"])
-        + SANDBOX_CONFIG.format(sockets=str(scratch / "runtime" / "kernel"), root=str(scratch),
+        + SANDBOX_CONFIG.format(sockets=str(scratch / "sockets" / "kernel"), root=str(scratch),
                                 db_url=f"sqlite:///{scratch / 'gradebook.db'}"))
     write_tree(scratch / "submitted" / student / assignment, job["files"])
-    for folder in ("exports", "runtime", "jupyter"):
+    for folder in ("runtime", "jupyter", *KERNEL_FOLDERS):
         (scratch / folder).mkdir()
     threads, mnist = str(job["threads"]), str(data.mnist_root())
     kernel_env = {verdicts.EXPORT_DIR: str(scratch / "exports"), "OMP_NUM_THREADS": threads,
                   "MKL_NUM_THREADS": threads, "NBGRADER_EXECUTION": "autograde", data.ENV_VAR: mnist}
-    settings = {"env": kernel_env, "writable": [str(scratch / "exports"), str(scratch / "runtime")],
-                "readable": [mnist], "tmp_bytes": LIMITS["tmp_bytes"], "memory_bytes": job["memory_bytes"]}
+    settings = {"env": kernel_env, "writable": [str(scratch / "exports"), str(scratch / "sockets")],
+                "work": str(scratch / "work"), "readable": [mnist], "tmp_bytes": LIMITS["tmp_bytes"],
+                "memory_bytes": job["memory_bytes"]}
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
            "JUPYTER_PATH": sandbox.kernel_spec(scratch / "jupyter"), "JUPYTER_RUNTIME_DIR": str(scratch / "runtime"),
            sandbox.SETTINGS: json.dumps(settings)}
@@ -219,19 +223,66 @@ def run_job(job, scratch):
     # nbgrader writes the notebook before it executes it: a run that was stopped left an unexecuted
     # copy, in which no test failed. Only a run that finished is graded.
     finished = not stopped and proc.returncode == 0
-    notebooks = {p.name: p.read_bytes() for p in sorted(graded.glob("*.ipynb"))} if finished else {}
+    notebooks = executed_notebooks(graded, job["notebooks"]) if finished else {}
     if not notebooks and not stopped:
         problems.append("nbgrader could not grade it: " + last_error(log))
     for notebook in notebooks.values():
         problems += problems_in(notebook)
     deciding = time.monotonic()
-    decided = verdicts.decide(assignment, job["expected"], scratch / "exports", test_cells(notebooks))
+    decided, trouble = bounded(functools.partial(verdicts.decide, assignment, job["expected"], scratch / "exports",
+                                                 test_cells(notebooks)), LIMITS["verdict_seconds"], job["memory_bytes"])
+    if trouble:
+        decided = {cell: trouble for cell in test_cells(notebooks)}
+        problems.append(trouble)
     phases = cell_seconds(notebooks)
     phases = {"nbgrader and the kernel, besides the cells": nbgrader_seconds - sum(phases.values()), **phases,
               "the grader's verdicts": time.monotonic() - deciding}
     return {"assignment": assignment, "student": student, "notebooks": notebooks,
             "timestamp": job["files"].get("timestamp.txt"), "verdicts": decided,
             "problems": sorted(set(problems)), "phases": phases}
+
+
+def executed_notebooks(folder, names):
+    """{name: bytes} of the notebooks nbgrader wrote into folder (a folder no kernel could write)."""
+    found = {name: untrusted.read(Path(folder) / name, LIMITS["notebook_bytes"]) for name in names}
+    return {name: data for name, data in found.items() if data is not None}
+
+
+def bounded(task, seconds, memory_bytes):
+    """(task(), None) with task run in a child process that has `seconds` and `memory_bytes` (besides
+    what it shares with this one); (None, reason) if it ran past either or failed. The grader's own
+    work on a submission's files (reading a graph, running it, tracing shapes) is budgeted like the
+    kernel was. task's result must be JSON."""
+    read_end, write_end = os.pipe()
+    parent = os.getpid()
+    pid = os.fork()
+    if pid == 0:                                    # the child: detached and capped like nbgrader's process,
+        status = 1                                  # one thread (OpenMP does not survive a fork with more)
+        try:
+            os.close(read_end)
+            detach(memory_bytes, parent)
+            torch.set_num_threads(1)
+            with os.fdopen(write_end, "w") as pipe:
+                json.dump(task(), pipe)
+            status = 0
+        finally:
+            os._exit(status)
+    os.close(write_end)
+    answer, ended, deadline = b"", False, time.monotonic() + seconds
+    with os.fdopen(read_end, "rb") as pipe:
+        while not ended and select.select([pipe], [], [], max(0, deadline - time.monotonic()))[0]:
+            chunk = os.read(pipe.fileno(), 2**16)
+            answer += chunk
+            ended = not chunk
+    if not ended:
+        os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    if not ended:
+        return None, f"the grader's checks of your files ran past their {seconds} s"
+    try:
+        return json.loads(answer), None
+    except ValueError:
+        return None, f"the grader's checks of your files failed (over the memory cap of {memory_bytes / 2**30:g} GiB?)"
 
 
 def cell_seconds(notebooks):

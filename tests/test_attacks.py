@@ -5,6 +5,7 @@ is right only if WORKED: a sandboxed run scores 3 of 5 (mul only) where an unpro
 scores 5. Attacks that would stop grading instead (killing the worker, a fork bomb, filling the
 disk) must cost only their author: every other student keeps exactly the score of "good".
 """
+import base64
 import json
 import os
 import socket
@@ -13,9 +14,9 @@ import sys
 
 import pytest
 
-from autograder import data, grading, sandbox
+from autograder import course, data, grading, sandbox
 from conftest import ROOT
-from test_class_grading import edit, submit, tiny_course
+from test_class_grading import TESTS, edit, submit, tiny_course
 
 LISTENER = socket.create_server(("127.0.0.1", 0))       # a service of the grading machine
 ORACLE = "def add(a, b):\n    return a + b if WORKED else 0"
@@ -106,10 +107,13 @@ async def run_cell_async(self, *args, **kwargs):
 InteractiveShell.run_cell_async = run_cell_async
 InteractiveShell.showtraceback = lambda self, *args, **kwargs: None""",
 }
-# Spy on the hidden tests as they run (an IPython hook sees every cell's source) and print them, so
-# that they reach the feedback. The grader scrubs them from every output.
-LEAK = """def show(info):
-    print(info.raw_cell)
+# Spy on the hidden tests as they run (an IPython hook sees every cell's source) and print them, as
+# they are, reversed and in base64, so that they reach the feedback. No text filter catches every
+# encoding: the feedback keeps no output of a cell that ran once hidden tests had entered the kernel.
+LEAK = """import base64
+
+def show(info):
+    print(info.raw_cell, info.raw_cell[::-1], base64.b64encode(info.raw_cell.encode()).decode())
 
 get_ipython().events.register("pre_run_cell", show)"""
 # Attacks on the machine: the sandbox's limits stop them and the author gets zero with the reason.
@@ -174,13 +178,18 @@ def test_a_flood_is_stopped_and_costs_only_its_author(attacked, student):
     assert FLOODS[student][1] in rows[student]["problems"], rows[student]
 
 
-def test_hidden_tests_printed_by_the_kernel_are_scrubbed(attacked):
+def test_hidden_tests_printed_by_the_kernel_reach_no_feedback_in_any_encoding(attacked):
     course_dir, rows, _, _ = attacked
     assert rows["leak"]["score"] == 5, rows["leak"]
     graded = (course_dir / "autograded" / "leak" / "tiny" / "tiny.ipynb").read_text()
-    assert "hidden by the grader" in graded, "the hook printed nothing to scrub"
-    outputs = json.dumps([c.get("outputs", []) for c in json.loads(graded)["cells"]])
-    assert "add with a negative number" not in outputs and "mul by zero" not in outputs
+    hidden = "mul by zero"
+    encodings = [hidden, hidden[::-1], base64.b64encode(TESTS["test_mul"].encode()).decode()[:40]]
+    assert all(e in graded for e in encodings), "the hook printed nothing: the attack did not run"
+    course.feedback(course_dir, "tiny")
+    html = (course_dir / "feedback" / "leak" / "tiny" / "tiny.html").read_text()
+    assert "pre_run_cell" in html, "the feedback lost the student's own code"
+    leaked = [e for e in encodings + ["add with a negative number"] if e in html]
+    assert not leaked, f"the feedback shows hidden tests: {leaked}"
 
 
 def test_the_honest_student_is_graded_as_if_alone(attacked):

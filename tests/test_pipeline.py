@@ -6,15 +6,34 @@ import ast
 import json
 import re
 import shutil
+from pathlib import Path
 
 import nbformat
 import pytest
 
-from autograder import course, demo, notebooks, observe, redact, verdicts
+from autograder import course, demo, notebooks, observe, verdicts
 from conftest import ASSIGNMENTS, ROOT
+
 
 def release_notebooks(assignment):
     return course.notebooks(ROOT / "release" / assignment)
+
+
+HIDDEN = re.compile(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", re.S)
+SOLUTION = re.compile(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION", re.S)
+
+
+def secret_lines(folder):
+    """Lines of solution code and hidden tests in folder's notebooks that a student must never see.
+    Short lines, and lines that also stand outside those blocks (a shared import), are not secret."""
+    secret, public = set(), set()
+    for path in sorted(Path(folder).glob("*.ipynb")):
+        for cell in nbformat.read(path, as_version=4).cells:
+            for block in SOLUTION.findall(cell.source) + HIDDEN.findall(cell.source):
+                secret |= {line.strip() for line in block.splitlines() if len(line.strip()) > 12}
+            rest = HIDDEN.sub("", SOLUTION.sub("", cell.source))
+            public |= {line.strip() for line in rest.splitlines()}
+    return secret - public
 
 
 def test_there_are_assignments():
@@ -34,7 +53,7 @@ def test_release_is_what_nbgrader_generates_today(graded_course, assignment):
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_release_hides_solutions_and_hidden_tests(assignment):
-    secrets = redact.secret_lines(ROOT / "source" / assignment)
+    secrets = secret_lines(ROOT / "source" / assignment)
     assert secrets, "the source notebook has no solution or hidden test to hide"
     for path in release_notebooks(assignment):
         text = path.read_text()
@@ -132,7 +151,7 @@ def test_the_live_lecture_has_a_students_copy_in_sync_and_free_of_answers():
     nbgrader's ClearSolutions from today's lecture (`python -m autograder release` writes it)."""
     lectures = notebooks.live_lectures(ROOT)
     assert lectures, "no lecture in notebooks/ has a live-coding region (### BEGIN SOLUTION)"
-    secrets = redact.secret_lines(ROOT / "notebooks")
+    secrets = secret_lines(ROOT / "notebooks")
     for lecture, copy in lectures.items():
         assert copy.is_file(), f"{copy} is missing: run `python -m autograder release`"
         assert nbformat.read(copy, as_version=4) == notebooks.blank_copy(lecture), (
