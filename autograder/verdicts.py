@@ -8,8 +8,10 @@ test cell gets the smaller of the notebook's score and this verdict, and each ve
 what its cell checks, no more: a softmax on the output fails the logits check only.
 Patching the grader, torch, or builtins inside the kernel therefore changes nothing here.
 """
+import math
 import os
 
+import torch
 from torch import nn
 
 from autograder import cnn, evaluate, graph, observe, spec
@@ -56,6 +58,17 @@ def course_model(folder, name, batch_norm=(False,)):
     return model
 
 
+def untrained(model, seed=0):
+    """The model with fresh weights drawn as PyTorch's layers draw them (uniform within 1/sqrt(fan_in)), as a
+    new instance of the student's class would have them."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in model.parameters():
+            bound = 1 / math.sqrt(p[0].numel()) if p.dim() > 1 else 0.05
+            p.copy_(torch.rand(p.shape, generator=generator) * 2 * bound - bound)
+    return model
+
+
 def dense_model(folder, name):
     """The handed-in model `name`, checked to be 04's dense network, 784 -> 128 -> 64 -> 10."""
     model = load(folder, name)
@@ -77,7 +90,7 @@ def cnn_verdicts(folder, name="model", threshold=spec.CNN_ACCURACY):
             assert shape == (n, 10), f"output shape for a batch of {n}: expected {(n, 10)}, got {shape}"
 
     def behaviour():
-        m = model()
+        m = untrained(model())      # the cell checks a new MnistCNN(): the architecture, not how training went
         cnn.check_logits(m)
         cnn.check_relus(m)
 

@@ -34,7 +34,7 @@ WRONG = {
          ("return torch.bincount(labels, minlength=10)",
           "counts = torch.zeros(10, dtype=torch.long)\n    for label in labels:\n        counts[label] += 1\n"
           "    return counts")),
-        ("class_images", "test_class_images", True,
+        ("class_images", "test_class_images", False,
          ("images[labels == d].mean(dim=0)", "images[labels == d].median(dim=0).values")),
         ("pixel_stats", "test_pixel_stats", True,
          ("zero_fraction = float(pixel_counts[0] / pixel_counts.sum())", "zero_fraction = 0.81")),
@@ -82,7 +82,7 @@ WRONG = {
         ("explosion", "test_explosion", True, ("return n * n * hidden + hidden", "return n * n * 128 + 128")),
         ("shift", "test_shift", True,
          ("    shifted = torch.zeros_like(images)\n", "    return torch.roll(images, (dy, dx), dims=(-2, -1))\n")),
-        ("permutation", "test_permutation", True,
+        ("permutation", "test_permutation", False,
          ("return images.flatten(1)[:, perm].reshape(images.shape)",
           "return images.flatten(1)[:, torch.argsort(perm)].reshape(images.shape)")),
     ],
@@ -109,6 +109,47 @@ WRONG = {
 }
 
 
+# assignment -> [(solution cell, test cell, None, (solution text, another correct answer))]
+RIGHT = {
+    "01_data_analysis": [
+        ("class_images", "test_class_images", None,
+         ("return torch.stack([images[labels == d].mean(dim=0) for d in range(10)])",
+          "means = torch.zeros(10, *images.shape[1:])\n    for d in range(10):\n        means[d] = images[labels == d].mean(0)\n"
+          "    return means")),
+        ("class_images", "test_class_images", None,
+         ("return torch.stack([images[labels == d].mean(dim=0) for d in range(10)])",
+          "onehot = torch.nn.functional.one_hot(labels, 10).float()\n"
+          "    sums = onehot.T @ images.flatten(1)\n"
+          "    return (sums / onehot.sum(0)[:, None]).reshape(10, *images.shape[1:])")),
+        ("nearest_mean", "test_nearest_mean", None,
+         ("return distances.argmin(dim=1)", "return distances.topk(1, largest=False).indices.squeeze(1)")),
+        ("nearest_mean", "test_nearest_mean", None,
+         ("distances = torch.cdist(images.flatten(1), means.flatten(1))",
+          "distances = ((images.flatten(1)[:, None, :] - means.flatten(1)[None]) ** 2).sum(-1)")),
+    ],
+    "03_mnist_cnn": [
+        ("mnist_cnn", "test_behaviour", None,
+         ("return self.classifier(self.features(x))", "return self.classifier(self.features(x).reshape(len(x), -1))")),
+    ],
+    "04_dense_vs_cnn": [
+        ("permutation", "test_permutation", None,
+         ("return images.flatten(1)[:, perm].reshape(images.shape)",
+          "return torch.index_select(images.reshape(len(images), -1), 1, perm).view_as(images)")),
+        ("permutation", "test_permutation", None,
+         ("return images.flatten(1)[:, perm].reshape(images.shape)",
+          "flat = images.flatten(1)\n    return flat.gather(1, perm.expand(len(flat), -1)).reshape(images.shape)")),
+    ],
+    "06_regularisation": [
+        ("dropout", "test_dropout", None,
+         ("keep = torch.rand_like(x) >= self.p\n        return x * keep / (1 - self.p)",
+          "mask = (torch.rand_like(x) < 1 - self.p).float()\n        return x * mask * (1.0 / (1 - self.p))")),
+        ("dropout", "test_dropout", None,
+         ("keep = torch.rand_like(x) >= self.p\n        return x * keep / (1 - self.p)",
+          "mask = torch.bernoulli(torch.full_like(x, 1 - self.p))\n        return torch.where(mask.bool(), x / (1 - self.p), 0.0)")),
+    ],
+}
+
+
 def parts(source):
     """(visible part, hidden part) of a test cell's source."""
     visible, rest = source.split("### BEGIN HIDDEN TESTS")
@@ -126,10 +167,10 @@ def outcome(namespace, source):
         plt.close("all")
 
 
-def walk(folder, wrong):
-    """Run the notebook's cells, the solution in one namespace and each mistake in its own;
-    return the problems found and the test cells never reached."""
-    mistakes = {test: (cell, visible, change) for cell, test, visible, change in wrong}
+def walk(folder, changes, verdict):
+    """Run the notebook's cells, the solution in one namespace and each change (solution cell, test cell,
+    expectation, (solution text, replacement)) in its own; return the problems that verdict(test cell source,
+    solution namespace, changed namespace, expectation) finds and the test cells never reached."""
     main, live, problems, judged = {"__name__": "__main__"}, {}, [], set()
     (path,) = course.notebooks(folder)
     for cell in nbformat.read(path, as_version=4).cells:
@@ -138,19 +179,19 @@ def walk(folder, wrong):
         if cell.cell_type != "code" or any(call in cell.source for call in TRAINING):
             continue
         if meta.get("grade"):
-            if grade_id in live:
-                problems += judge(grade_id, cell.source, dict(main), live.pop(grade_id), mistakes[grade_id][1])
-                judged.add(grade_id)
+            for i in [i for i in live if changes[i][1] == grade_id]:
+                problems += [(grade_id, p) for p in verdict(cell.source, dict(main), live.pop(i), changes[i][2])]
+                judged.add(i)
             continue
         for namespace in live.values():
             outcome(namespace, cell.source)
-        for test, (solution, _, (right, mistake)) in mistakes.items():
+        for i, (solution, _, _, (right, replacement)) in enumerate(changes):
             if solution == grade_id:
                 assert right in cell.source, f"{grade_id}: the solution no longer contains {right!r}"
-                live[test] = dict(main)
-                outcome(live[test], cell.source.replace(right, mistake))
+                live[i] = dict(main)
+                outcome(live[i], cell.source.replace(right, replacement))
         outcome(main, cell.source)
-    return problems, sorted(mistakes.keys() - judged)
+    return problems, sorted(changes[i][1] for i in set(range(len(changes))) - judged)
 
 
 def prepare(namespace, source):
@@ -160,28 +201,35 @@ def prepare(namespace, source):
         outcome(namespace, ast.unparse(statement))
 
 
-def judge(test, source, right, wrong, visible):
-    """[(test, problem)] for one test cell: what its parts did on the solution and on the mistake."""
+def judge(source, right, wrong, visible):
+    """Problems of one test cell: what its parts did on the solution and on the mistake."""
     shown, hidden = parts(source)
     found = []
     if visible is not None:
         error = outcome(dict(right), shown)
         if error is not None:
-            found.append((test, f"the visible part fails on the solution: {type(error).__name__}: {error}"))
+            found.append(f"the visible part fails on the solution: {type(error).__name__}: {error}")
         error = outcome(dict(wrong), shown)
         if visible and error is not None:
-            found.append((test, f"the visible part should pass the mistake, it raised {type(error).__name__}: {error}"))
+            found.append(f"the visible part should pass the mistake, it raised {type(error).__name__}: {error}")
         if not visible and not caught(error):
-            found.append((test, f"the visible part should catch the mistake, it gave {error!r}"))
+            found.append(f"the visible part should catch the mistake, it gave {error!r}")
     prepare(right, shown)
     error = outcome(right, hidden)
     if error is not None:
-        found.append((test, f"the hidden part fails on the solution: {type(error).__name__}: {error}"))
+        found.append(f"the hidden part fails on the solution: {type(error).__name__}: {error}")
     prepare(wrong, shown)
     error = outcome(wrong, hidden)
     if not caught(error):
-        found.append((test, f"the hidden part should catch the mistake, it gave {error!r}"))
+        found.append(f"the hidden part should catch the mistake, it gave {error!r}")
     return found
+
+
+def accept(source, _, other, __):
+    """Problems of one test cell on another correct answer: both parts must pass it."""
+    shown, hidden = parts(source)
+    error = outcome(other, shown) or outcome(other, hidden)
+    return [f"a correct answer fails: {type(error).__name__}: {error}"] if error else []
 
 
 def caught(error):
@@ -196,6 +244,19 @@ def test_every_hidden_check_fails_on_a_wrong_answer(assignment, tmp_path, monkey
     shutil.copy(folder / "expected.json", tmp_path)
     monkeypatch.chdir(tmp_path)          # observe() compares with the expected.json it finds here
     monkeypatch.delenv("GRADER_EXPORT_DIR", raising=False)
-    problems, missing = walk(folder, WRONG[assignment])
+    problems, missing = walk(folder, WRONG[assignment], judge)
+    assert not missing, f"test cells never reached: {missing}"
+    assert not problems, "\n".join(f"{test}: {problem}" for test, problem in problems)
+
+
+@pytest.mark.parametrize("assignment", sorted(RIGHT))
+def test_every_correct_answer_passes_both_parts(assignment, tmp_path, monkeypatch):
+    """Other correct implementations, as other sources write them, pass the visible and the hidden part
+    (the hidden part's comparisons are the ones `grade` makes outside the kernel)."""
+    folder = ROOT / "source" / assignment
+    shutil.copy(folder / "expected.json", tmp_path)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("GRADER_EXPORT_DIR", raising=False)
+    problems, missing = walk(folder, RIGHT[assignment], accept)
     assert not missing, f"test cells never reached: {missing}"
     assert not problems, "\n".join(f"{test}: {problem}" for test, problem in problems)

@@ -43,9 +43,12 @@ NO_RELOAD = "def reload(path):\n    return model"
 
 
 # Honest but wrong in one way (and untrained, to keep the test short): graded here and by a plain
-# `nbgrader autograde`, every cell must get the same points.
-WRONG = {"softmax_output": ("nn.Linear(128, 10),", "nn.Linear(128, 10), nn.Softmax(dim=1),"),
-         "average_pooling": ("nn.MaxPool2d(2)", "nn.AvgPool2d(2)")}
+# `nbgrader autograde`, every cell must get the same points. Each is (a change to the model cell, code
+# after training): "collapsed" stands for a loop that never clears its gradients, whose model ends up
+# giving one output for every image; the behaviour cell checks the architecture, not the training.
+WRONG = {"softmax_output": (("nn.Linear(128, 10),", "nn.Linear(128, 10), nn.Softmax(dim=1),"), ""),
+         "average_pooling": (("nn.MaxPool2d(2)", "nn.AvgPool2d(2)"), ""),
+         "collapsed": (None, "with torch.no_grad():\n    model.classifier[-1].weight.zero_()")}
 
 
 def submission(cheat, wrong=None):
@@ -75,7 +78,7 @@ def graded(tmp_path_factory):
     shutil.copy(ROOT / "nbgrader_config.py", course_dir)
     course.release(course_dir, ASSIGNMENT)
     notebooks = {**{s: submission(c) for s, c in CHEATS.items()},
-                 **{s: submission("", wrong) for s, wrong in WRONG.items()}}
+                 **{s: submission(after, wrong) for s, (wrong, after) in WRONG.items()}}
     for student, nb in notebooks.items():
         folder = course_dir / "submitted" / student / ASSIGNMENT
         folder.mkdir(parents=True)
@@ -128,6 +131,7 @@ def test_honest_wrong_models_get_what_plain_nbgrader_gives_them(graded, tmp_path
     for student in WRONG:
         assert {c: rows[student][c] for c in cells} == {c: by_nbgrader[student][c] for c in cells}, student
     assert rows["softmax_output"]["test_output_and_params"] == 2, "a softmax costs only the behaviour check"
+    assert rows["collapsed"]["test_behaviour"] == points("test_behaviour"), "a collapsed model has the right architecture"
 
 
 def test_the_feedback_says_why_the_grader_disagreed(graded):
