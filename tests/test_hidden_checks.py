@@ -109,43 +109,107 @@ WRONG = {
 }
 
 
-# assignment -> [(solution cell, test cell, None, (solution text, another correct answer))]
+# assignment -> [(solution cell, test cell, True (None where the visible part needs a trained model),
+#                 (solution text, another correct answer))]
 RIGHT = {
     "01_data_analysis": [
-        ("class_images", "test_class_images", None,
+        ("count_classes", "test_count_classes", True,
+         ("return torch.bincount(labels, minlength=10)", "return torch.nn.functional.one_hot(labels, 10).sum(0)")),
+        ("count_classes", "test_count_classes", True,
+         ("return torch.bincount(labels, minlength=10)", "return torch.tensor([int((labels == d).sum()) for d in range(10)])")),
+        ("class_images", "test_class_images", True,
+         ("return [int((labels == d).nonzero()[0]) for d in range(10)]", "return [labels.tolist().index(d) for d in range(10)]")),
+        ("class_images", "test_class_images", True,
          ("return torch.stack([images[labels == d].mean(dim=0) for d in range(10)])",
           "means = torch.zeros(10, *images.shape[1:])\n    for d in range(10):\n        means[d] = images[labels == d].mean(0)\n"
           "    return means")),
-        ("class_images", "test_class_images", None,
+        ("class_images", "test_class_images", True,
          ("return torch.stack([images[labels == d].mean(dim=0) for d in range(10)])",
           "onehot = torch.nn.functional.one_hot(labels, 10).float()\n"
           "    sums = onehot.T @ images.flatten(1)\n"
           "    return (sums / onehot.sum(0)[:, None]).reshape(10, *images.shape[1:])")),
-        ("nearest_mean", "test_nearest_mean", None,
+        ("pixel_stats", "test_pixel_stats", True,
+         ("zero_fraction = float(pixel_counts[0] / pixel_counts.sum())",
+          "zero_fraction = (train_set.data == 0).float().mean().item()")),
+        ("normalisation", "test_normalisation", True,
+         ("return float(images.mean()), float(images.std())",
+          "std, mean = torch.std_mean(images)\n    return mean.item(), std.item()")),
+        ("nearest_mean", "test_nearest_mean", True,
          ("return distances.argmin(dim=1)", "return distances.topk(1, largest=False).indices.squeeze(1)")),
-        ("nearest_mean", "test_nearest_mean", None,
+        ("nearest_mean", "test_nearest_mean", True,
          ("distances = torch.cdist(images.flatten(1), means.flatten(1))",
           "distances = ((images.flatten(1)[:, None, :] - means.flatten(1)[None]) ** 2).sum(-1)")),
     ],
+    "02_layer_tracing": [
+        ("conv_output_size", "test_output_size_visible", True,
+         ("return (size + 2 * padding - dilation * (kernel_size - 1) - 1) // stride + 1",
+          "return math.floor((size + 2 * padding - dilation * (kernel_size - 1) - 1) / stride) + 1")),
+        ("param_counts", "test_param_counts", True,
+         ("return in_channels * out_channels * kernel_size * kernel_size + (out_channels if bias else 0)",
+          "return (in_channels * kernel_size ** 2 + int(bias)) * out_channels")),
+        ("param_counts", "test_param_counts", True,
+         ("return in_features * out_features + (out_features if bias else 0)",
+          "return sum(p.numel() for p in nn.Linear(in_features, out_features, bias=bias).parameters())")),
+        ("conv_block", "test_conv_block", True,
+         ("pool_map = F.max_pool2d(relu_map, 2)", "pool_map = nn.MaxPool2d(2)(relu_map)")),
+        ("conv_block", "test_conv_block", True,
+         ("relu_map = F.relu(conv_map)", "relu_map = conv_map.clamp(min=0)")),
+    ],
     "03_mnist_cnn": [
-        ("mnist_cnn", "test_behaviour", None,
+        ("mnist_cnn", "test_behaviour", True,
          ("return self.classifier(self.features(x))", "return self.classifier(self.features(x).reshape(len(x), -1))")),
     ],
     "04_dense_vs_cnn": [
-        ("permutation", "test_permutation", None,
+        ("dense_net", "test_dense_net", True,
+         ("x = torch.relu(self.fc1(x.flatten(1)))", "x = nn.functional.relu(self.fc1(x.reshape(len(x), -1)))")),
+        ("param_breakdown", "test_param_breakdown", True,
+         ("    counts = {}\n    for name, param in model.named_parameters():\n        layer = name.rsplit(\".\", 1)[0]\n"
+          "        counts[layer] = counts.get(layer, 0) + param.numel()\n",
+          "    counts = {}\n    for name, module in model.named_modules():\n"
+          "        own = sum(p.numel() for p in module.parameters(recurse=False))\n        if own:\n"
+          "            counts[name] = own\n")),
+        ("explosion", "test_explosion", True, ("return n * n * hidden + hidden", "return (n ** 2 + 1) * hidden")),
+        ("shift", "test_shift", True,
+         ("    shifted = torch.zeros_like(images)\n",
+          "    h, w = images.shape[-2:]\n    m = max(h, w, abs(dx), abs(dy))\n"
+          "    padded = nn.functional.pad(images, (m, m, m, m))\n"
+          "    return padded[..., m - dy:m - dy + h, m - dx:m - dx + w]\n")),
+        ("permutation", "test_permutation", True,
          ("return images.flatten(1)[:, perm].reshape(images.shape)",
           "return torch.index_select(images.reshape(len(images), -1), 1, perm).view_as(images)")),
-        ("permutation", "test_permutation", None,
+        ("permutation", "test_permutation", True,
          ("return images.flatten(1)[:, perm].reshape(images.shape)",
           "flat = images.flatten(1)\n    return flat.gather(1, perm.expand(len(flat), -1)).reshape(images.shape)")),
     ],
+    "05_augmentation": [
+        ("choose", "test_choose", None,
+         ("return max(sweep, key=lambda strength: (sweep[strength][\"clean\"] + sweep[strength][\"perturbed\"]) / 2)",
+          "return sorted(sweep, key=lambda s: -(sweep[s][\"clean\"] + sweep[s][\"perturbed\"]))[0]")),
+        ("robustness_curve", "test_robustness_curve", None,
+         ("return [accuracy(model, move(images, level), labels) for level in levels]",
+          "curve = []\n    for level in levels:\n        curve.append(accuracy(model, move(images, level), labels))\n"
+          "    return curve")),
+    ],
     "06_regularisation": [
-        ("dropout", "test_dropout", None,
+        ("dropout", "test_dropout", True,
          ("keep = torch.rand_like(x) >= self.p\n        return x * keep / (1 - self.p)",
           "mask = (torch.rand_like(x) < 1 - self.p).float()\n        return x * mask * (1.0 / (1 - self.p))")),
-        ("dropout", "test_dropout", None,
+        ("dropout", "test_dropout", True,
          ("keep = torch.rand_like(x) >= self.p\n        return x * keep / (1 - self.p)",
           "mask = torch.bernoulli(torch.full_like(x, 1 - self.p))\n        return torch.where(mask.bool(), x / (1 - self.p), 0.0)")),
+        ("batch_norm", "test_batch_norm", True,
+         ("mean, var = x.mean(dim=(0, 2, 3)), x.var(dim=(0, 2, 3), unbiased=False)",
+          "var, mean = torch.var_mean(x, dim=(0, 2, 3), correction=0)")),
+        ("batch_norm", "test_batch_norm", True,
+         ("normalised = (x - mean.reshape(shape)) / torch.sqrt(var.reshape(shape) + self.eps)",
+          "normalised = (x - mean[None, :, None, None]) * torch.rsqrt(var[None, :, None, None] + self.eps)")),
+        ("make_optimizer", "test_make_optimizer", True,
+         ("    if name == \"sgd\":\n        return torch.optim.SGD(params, lr=lr)\n",
+          "    if name in (\"sgd\", \"nesterov\"):\n        return torch.optim.SGD(params, lr=lr, momentum=0.9 if name == \"nesterov\" else 0,\n"
+          "                               nesterov=name == \"nesterov\")\n")),
+        ("choose", "test_choose", None,
+         ("points = [(name, lr) for name, results in sweep.items() for lr in results]",
+          "points = [(name, lr) for name in sweep for lr in sweep[name]]")),
     ],
 }
 
@@ -225,10 +289,13 @@ def judge(source, right, wrong, visible):
     return found
 
 
-def accept(source, _, other, __):
-    """Problems of one test cell on another correct answer: both parts must pass it."""
+def accept(source, _, other, visible):
+    """Problems of one test cell on another correct answer: both parts must pass it (the hidden part only,
+    where the visible part needs a trained model: visible is None)."""
     shown, hidden = parts(source)
-    error = outcome(other, shown) or outcome(other, hidden)
+    if visible is None:
+        prepare(other, shown)
+    error = (outcome(other, shown) if visible is not None else None) or outcome(other, hidden)
     return [f"a correct answer fails: {type(error).__name__}: {error}"] if error else []
 
 
