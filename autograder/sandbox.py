@@ -28,6 +28,7 @@ from pathlib import Path
 SETTINGS = "GRADER_SANDBOX"
 GPU_VARIABLES = ("LD_LIBRARY_PATH", "CUDA_VISIBLE_DEVICES")    # where the GPU driver is, which GPUs to use
 SYSTEM = ("/usr", "/etc", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/opt")
+LIBRARY = "/grading-library"      # where the kernel finds the autograder package, first on its PYTHONPATH
 
 
 def available():
@@ -55,15 +56,13 @@ def clean_env(settings):
     venv_bin = str(Path(sys.executable).parent)
     gpu = {name: os.environ[name] for name in GPU_VARIABLES if name in os.environ}
     return {"PATH": f"{venv_bin}:/usr/local/bin:/usr/bin:/bin", "HOME": "/tmp", "TMPDIR": "/tmp",
-            "LANG": "C.UTF-8", "MPLCONFIGDIR": "/tmp/matplotlib", **gpu, **settings["env"]}
+            "LANG": "C.UTF-8", "MPLCONFIGDIR": "/tmp/matplotlib", "PYTHONPATH": LIBRARY, **gpu, **settings["env"]}
 
 
 def readable(settings):
-    """Folders the kernel may read: the system, Python, the autograder package, and the settings'
-    "readable" folders (MNIST). (Named by the worker: finding MNIST here would import torchvision,
-    2 s before every kernel could start.)"""
-    package = Path(__file__).resolve().parent
-    return [*SYSTEM, sys.base_prefix, sys.prefix, str(package), *settings.get("readable", [])]
+    """Folders the kernel may read: the system, Python, and the settings' "readable" folders (MNIST).
+    (Named by the worker: finding MNIST here would import torchvision, 2 s before every kernel could start.)"""
+    return [*SYSTEM, sys.base_prefix, sys.prefix, *settings.get("readable", [])]
 
 
 def bwrap_args(settings, writable, cwd):
@@ -75,6 +74,9 @@ def bwrap_args(settings, writable, cwd):
             args += ["--symlink", os.readlink(path), path]
         elif os.path.exists(path):
             args += ["--ro-bind", path, path]
+    # The package this grader runs, bound where the kernel's PYTHONPATH looks first: the kernel imports
+    # exactly this copy, not whatever an editable install or the environment points to.
+    args += ["--ro-bind", str(Path(__file__).resolve().parent), f"{LIBRARY}/autograder"]
     for path in writable:
         args += ["--bind", path, path]
     for device in sorted(Path("/dev").glob("nvidia*")):       # the GPU, where there is one

@@ -224,5 +224,15 @@ def test_a_sandboxed_kernel_gets_the_gpu_settings_and_no_other_variable(monkeypa
     printed = subprocess.run(args + ["env"], capture_output=True, text=True, check=True).stdout
     env = dict(line.split("=", 1) for line in printed.splitlines())
     assert env["CUDA_VISIBLE_DEVICES"] == "1" and env["LD_LIBRARY_PATH"] == "/usr/local/nvidia/lib64"
-    assert set(env) == {"PATH", "HOME", "TMPDIR", "LANG", "MPLCONFIGDIR", "OMP_NUM_THREADS",
+    assert set(env) == {"PATH", "HOME", "TMPDIR", "LANG", "MPLCONFIGDIR", "PYTHONPATH", "OMP_NUM_THREADS",
                         "CUDA_VISIBLE_DEVICES", "LD_LIBRARY_PATH", "PWD"}, env    # PWD: set by bwrap's --chdir
+
+
+@pytest.mark.skipif(sandbox.available() is not None, reason="bubblewrap is not installed")
+def test_a_sandboxed_kernel_imports_the_package_it_is_given():
+    """The kernel imports the grader's own copy of the package, bound read-only, even where the environment's
+    install of `autograder` (this checkout's editable one) points to a folder the kernel can see."""
+    args = sandbox.bwrap_args({"tmp_bytes": 2**24, "env": {}, "readable": [str(ROOT)]}, [], "/tmp")
+    code = "import autograder.checks; print(autograder.checks.__file__)"
+    printed = subprocess.run(args + [sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert printed.strip() == f"{sandbox.LIBRARY}/autograder/checks.py", printed
