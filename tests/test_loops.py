@@ -1,11 +1,12 @@
 """03's checks of a student's train_epoch and evaluate: each wrong loop fails its visible check with
 a reason that names the step, and gives other numbers to the hidden observation than the right loop."""
+import inspect
 import re
 
 import pytest
 import torch
 
-from autograder import loops
+from autograder import loops, reference
 
 DEVICE = torch.device("cpu")
 
@@ -101,3 +102,13 @@ def test_the_checks_leave_the_students_random_state_alone():
     loops.check_train_epoch(right, DEVICE)
     loops.check_evaluate(measure, DEVICE)
     assert torch.equal(torch.rand(3), expected), "a check reseeded the student's random numbers"
+
+
+def test_the_visible_check_runs_no_loop_of_its_own():
+    """check_train_epoch ships to students: it compares with numbers the course's loop left once (TRAINED),
+    never with a loop imported at check time (that would be 03's answer on every student's disk). The
+    numbers are today's: the course's loop still leaves them."""
+    imports = re.findall(r"^(?:from|import) .*", inspect.getsource(loops), re.M)
+    assert not any("reference" in line for line in imports), imports
+    run = loops.run_train_epoch(reference.train_epoch, "cpu", 0, 100, 32)
+    assert loops.weights_as_trained(run["model"]), "TRAINED is stale: record the course loop's weights again"
