@@ -35,7 +35,7 @@ browser:  ## Chromium, which the browser tests drive (tests/test_browser.py): in
 $(VENV)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements.txt -e .
+	$(BIN)/python -m pip install --quiet -r requirements.txt -e '.[instructor]'
 	touch $@
 
 clean:  ## remove the environment and the demo's grading files (not the MNIST cache)

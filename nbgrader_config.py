@@ -28,7 +28,7 @@ c.IgnorePattern.pattern = r"(?i)warn"
 c.OverwriteCells.add_missing_cells = True
 c.Autograde.sanitize_preprocessors = [
     "nbgrader.preprocessors.ClearOutput",
-    "autograder.nbgrader_fixes.DeduplicateGradeIds",
+    "autograder.instructor.nbgrader_fixes.DeduplicateGradeIds",
     "nbgrader.preprocessors.OverwriteKernelspec",
     "nbgrader.preprocessors.OverwriteCells",
     "nbgrader.preprocessors.CheckCellMetadata",
@@ -37,7 +37,7 @@ c.Autograde.sanitize_preprocessors = [
 # Outputs are capped in bytes as soon as a notebook has run (nbgrader's LimitOutput counts lines only).
 c.Autograde.autograde_preprocessors = [
     "nbgrader.preprocessors.Execute",
-    "autograder.nbgrader_fixes.LimitOutputBytes",
+    "autograder.instructor.nbgrader_fixes.LimitOutputBytes",
     "nbgrader.preprocessors.IgnorePattern",
     "nbconvert.preprocessors.ClearMetadataPreprocessor",
     "nbgrader.preprocessors.LimitOutput",
@@ -50,8 +50,8 @@ c.Autograde.autograde_preprocessors = [
 # a cell that ran once hidden tests had entered the kernel (student code could print them encoded).
 c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.GetGrades",
-    "autograder.nbgrader_fixes.OutputsBeforeHiddenTests",
-    "autograder.nbgrader_fixes.HideHiddenTests",
+    "autograder.instructor.nbgrader_fixes.OutputsBeforeHiddenTests",
+    "autograder.instructor.nbgrader_fixes.HideHiddenTests",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]
 

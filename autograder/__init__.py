@@ -1,1 +1,2 @@
-"""The MNIST CNN course's toolkit: verified data, grading checks and the instructor's commands."""
+"""The MNIST CNN course's package, in two wings: autograder.student (what students receive) and
+autograder.instructor (the grader and the commands)."""

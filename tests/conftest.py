@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from autograder import course as course_mod, demo
-from autograder.data import mnist_root
+from autograder.instructor import course as course_mod, demo
+from autograder.student.data import mnist_root
 
 ROOT = Path(__file__).resolve().parents[1]
 ASSIGNMENTS = course_mod.assignments(ROOT)

@@ -14,7 +14,8 @@ import sys
 
 import pytest
 
-from autograder import course, data, grading, sandbox
+from autograder.instructor import course, grading, sandbox
+from autograder.student import data
 from conftest import ROOT
 from test_class_grading import TESTS, edit, submit, tiny_course
 
@@ -205,9 +206,9 @@ def test_nothing_outside_the_scratch_folder_changed(attacked):
 
 
 def test_the_sandbox_launcher_starts_without_torch():
-    """jupyter_client runs `python -m autograder.sandbox` before every kernel it starts: had it found
+    """jupyter_client runs `python -m autograder.instructor.sandbox` before every kernel it starts: had it found
     MNIST itself (importing torchvision), each submission would wait 2 s longer for its kernel."""
-    code = ("import sys; from autograder import sandbox; sandbox.bwrap_args({'tmp_bytes': 1, 'env': {}}, [], '/tmp'); "
+    code = ("import sys; from autograder.instructor import sandbox; sandbox.bwrap_args({'tmp_bytes': 1, 'env': {}}, [], '/tmp'); "
             "print(sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'torchvision', 'numpy'}))")
     imported = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert imported.strip() == "[]", imported
@@ -230,9 +231,11 @@ def test_a_sandboxed_kernel_gets_the_gpu_settings_and_no_other_variable(monkeypa
 
 @pytest.mark.skipif(sandbox.available() is not None, reason="bubblewrap is not installed")
 def test_a_sandboxed_kernel_imports_the_package_it_is_given():
-    """The kernel imports the grader's own copy of the package, bound read-only, even where the environment's
-    install of `autograder` (this checkout's editable one) points to a folder the kernel can see."""
-    args = sandbox.bwrap_args({"tmp_bytes": 2**24, "env": {}, "readable": [str(ROOT)]}, [], "/tmp")
-    code = "import autograder.checks; print(autograder.checks.__file__)"
+    """The kernel imports the grader's own copy of the student wing, bound read-only, even where the
+    environment's install of `autograder` (this checkout's editable one) points elsewhere; the instructor's
+    wing (the grader, the answers) is not there to import."""
+    args = sandbox.bwrap_args({"tmp_bytes": 2**24, "env": {}}, [], "/tmp")
+    code = ("import autograder.student.checks as c; print(c.__file__)\n"
+            "try:\n    import autograder.instructor\nexcept ImportError:\n    print('no instructor')")
     printed = subprocess.run(args + [sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert printed.strip() == f"{sandbox.LIBRARY}/autograder/checks.py", printed
+    assert printed.split() == [f"{sandbox.LIBRARY}/autograder/student/checks.py", "no", "instructor"], printed

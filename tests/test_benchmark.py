@@ -7,7 +7,7 @@ and its figures are in the README.
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from autograder import benchmark
+from autograder.instructor import benchmark
 
 
 def test_a_notebook_report_has_time_memory_device_accuracies_and_sections(tmp_path):

@@ -17,7 +17,9 @@ import pytest
 import torch
 from torch import nn
 
-from autograder import evaluate, grading, graph, verdicts, worker
+from autograder.student import evaluate
+from autograder.instructor import grading, verdicts, worker
+from autograder.student.submit import save
 from test_class_grading import edit, submit, tiny_course
 
 REPLACE_NOTEBOOK = "import os\nos.remove('tiny.ipynb')\n"
@@ -102,7 +104,7 @@ def test_a_flood_reaches_neither_the_gradebook_nor_the_instructors_memory(graded
 
 # The grader's own checks of handed-in models run outside the sandbox, on files the kernel wrote.
 def write_graph(folder, name, nodes, tensors):
-    """A handed-in model as the kernel could have written it by hand, in autograder/graph.py's format."""
+    """A handed-in model as the kernel could have written it by hand, in the format of autograder/student/submit.py."""
     (folder / f"{name}.json").write_text(json.dumps({"nodes": nodes}))
     torch.save(tensors, folder / f"{name}.tensors")
 
@@ -164,6 +166,6 @@ def test_a_table_of_the_test_digits_is_not_a_model(tmp_path, assignment, models,
     table = LookupTable(images, labels)
     assert evaluate.accuracy(table, batch_size=1000) > 0.999, "the attack itself does not work"
     for name in models:
-        graph.save(table, tmp_path, name)
+        save(table, tmp_path, name)
     reason = verdicts.judge(assignment, tmp_path, [cell])[cell]
     assert reason and "is not" in reason, reason

@@ -15,7 +15,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder import course, lab
+from autograder.instructor import course, lab
 from conftest import ROOT
 from test_exchange import ASSIGNMENT as GRADED
 

@@ -23,7 +23,7 @@ import psutil
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from autograder import course, grading, notebooks, processes, worker
+from autograder.instructor import course, grading, notebooks, processes, worker
 from conftest import ROOT
 
 ANSWERS = {
@@ -32,10 +32,10 @@ ANSWERS = {
 }
 TESTS = {
     "test_add": ('"""add adds (and a library warns on stderr on the way, which must not cost the points)."""\n'
-                 'import warnings\nfrom autograder.observe import observe\n'
+                 'import warnings\nfrom autograder.student.observe import observe\n'
                  'warnings.warn("a harmless library warning")\nassert add(2, 3) == 5\n'
                  '### BEGIN HIDDEN TESTS\nobserve("add with a negative number", add(-1, 1))\n### END HIDDEN TESTS'),
-    "test_mul": ('"""mul multiplies."""\nfrom autograder.observe import observe\nassert mul(2, 3) == 6\n'
+    "test_mul": ('"""mul multiplies."""\nfrom autograder.student.observe import observe\nassert mul(2, 3) == 6\n'
                  '### BEGIN HIDDEN TESTS\nobserve("mul by zero", mul(0, 7))\n### END HIDDEN TESTS'),
 }
 
@@ -264,7 +264,7 @@ def test_the_command_line_grades_and_exports(graded):
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     ours = (course_dir / "grades-tiny.csv").read_text()
-    plugin = [sys.executable, "-m", "nbgrader", "export", "--exporter=autograder.export.CellScores",
+    plugin = [sys.executable, "-m", "nbgrader", "export", "--exporter=autograder.instructor.export.CellScores",
               "--assignment=tiny", "--to=by-nbgrader.csv"]
     done = subprocess.run(plugin, cwd=course_dir, capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -450,7 +450,7 @@ def test_a_submission_enters_the_gradebook_with_its_grades_and_no_warning(tmp_pa
     submission joins the session), in every grading's output. Checked in a fresh process, as the
     commands run (pytest resets warning filters around each test); the rows are all kept."""
     tiny_course(tmp_path)
-    add = ("import sys\nfrom autograder import course\n"
+    add = ("import sys\nfrom autograder.instructor import course\n"
            "with course.gradebook(sys.argv[1]) as gb:\n"
            "    gb.update_or_create_student('s1')\n    gb.update_or_create_submission('tiny', 's1')")
     run = subprocess.run([sys.executable, "-W", "error::Warning", "-c", add, str(tmp_path)],

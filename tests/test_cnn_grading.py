@@ -14,8 +14,11 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from autograder import evaluate, graph, spec, verdicts
-from autograder.course import strip_markers
+from autograder.student import evaluate, spec
+from autograder.instructor import graph, verdicts
+from autograder.instructor.models import course_cnn, dense_net
+from autograder.student import submit
+from autograder.instructor.course import strip_markers
 from conftest import ROOT
 
 NOTEBOOK = ROOT / "source" / "03_mnist_cnn" / "mnist_cnn.ipynb"
@@ -187,7 +190,7 @@ def test_the_graders_verdict_agrees_with_the_notebook_cell_by_cell(tmp_path, nam
     model_class = variant(**VARIANTS[name])
     model = model_class()
     inside = failed_cells(model_class, model)
-    graph.save(model, tmp_path, "model")
+    submit.save(model, tmp_path, "model")
     outside = {cell: why for cell, why in verdicts.judge("03_mnist_cnn", tmp_path, STRUCTURE).items() if why}
     assert set(outside) == set(inside), (inside, outside)
     exported = graph.load(tmp_path, "model")
@@ -197,7 +200,7 @@ def test_the_graders_verdict_agrees_with_the_notebook_cell_by_cell(tmp_path, nam
 
 @pytest.mark.parametrize("model_class", [Sequential, Functional])
 def test_the_grader_runs_every_correct_implementation(tmp_path, model_class):
-    graph.save(model_class(), tmp_path, "model")
+    submit.save(model_class(), tmp_path, "model")
     assert verdicts.judge("03_mnist_cnn", tmp_path, STRUCTURE) == dict.fromkeys(STRUCTURE)
 
 
@@ -208,7 +211,7 @@ def test_a_model_on_any_device_is_handed_in_and_stays_where_it_was(tmp_path, dev
     if device == "cuda" and not torch.cuda.is_available():
         pytest.skip("no GPU here")
     model = variant(norm=True)().to(device).eval()
-    graph.save(model, tmp_path, "model")
+    submit.save(model, tmp_path, "model")
     assert {p.device.type for p in model.parameters()} == {device}
     x = evaluate.test_set()[0][:256]
     with torch.no_grad():
@@ -220,7 +223,7 @@ def test_a_model_holding_a_computed_tensor_is_handed_in(tmp_path):
     handing it in must not copy it."""
     model = variant(norm=True)().eval()
     model.last_loss = model(evaluate.test_set()[0][:4]).sum()
-    graph.save(model, tmp_path, "model")
+    submit.save(model, tmp_path, "model")
     assert graph.load(tmp_path, "model") is not None
 
 
@@ -236,7 +239,7 @@ class Payload:
 
 def test_a_crafted_model_file_runs_no_code_in_the_grader(tmp_path):
     marker = tmp_path / "the_grader_ran_my_code"
-    graph.save(Reference(), tmp_path, "model")
+    submit.save(Reference(), tmp_path, "model")
     (tmp_path / "model.tensors").write_bytes(pickle.dumps({"conv1.weight": Payload(marker)}))
     reasons = verdicts.judge("03_mnist_cnn", tmp_path)
     assert not marker.exists()
@@ -244,7 +247,7 @@ def test_a_crafted_model_file_runs_no_code_in_the_grader(tmp_path):
 
 
 def test_an_operator_outside_the_table_is_named_and_never_called(tmp_path):
-    graph.save(Reference(), tmp_path, "model")
+    submit.save(Reference(), tmp_path, "model")
     spec = json.loads((tmp_path / "model.json").read_text())
     call = next(n for n in spec["nodes"] if n["op"] == "call_function")
     call["target"], call["args"] = "builtins.exec", ["import os; os.system('touch pwned')"]
@@ -260,24 +263,24 @@ def test_a_plain_model_handed_in_as_the_augmented_one_earns_nothing(tmp_path):
     import torchvision
     from torch.utils.data import TensorDataset
 
-    from autograder.data import mnist_root
-    from autograder.reference import batches, fit
+    from autograder.student.data import mnist_root
+    from autograder.instructor.reference import batches, fit
 
     raw = torchvision.datasets.MNIST(mnist_root(), train=True)
     images = ((raw.data[:20_000].float() / 255 - spec.MEAN) / spec.STD).unsqueeze(1)
     torch.manual_seed(0)
-    trained = spec.course_cnn()
+    trained = course_cnn()
     fit(trained, batches(TensorDataset(images, raw.targets[:20_000]), shuffle=True),
         batches(TensorDataset(images[:1000], raw.targets[:1000]), 256))
-    graph.save(spec.course_cnn(), tmp_path, "plain")
-    graph.save(trained, tmp_path, "augmented")
+    submit.save(course_cnn(), tmp_path, "plain")
+    submit.save(trained, tmp_path, "augmented")
     reason = verdicts.judge("05_augmentation", tmp_path, ["test_augmented_model"])["test_augmented_model"]
     assert reason and "perturbed test digits right" in reason, reason
 
 
 SWEEP_05 = {f"sweep{s} {kind}": (f"sweep{s}", kind == "perturbed", False) for s in (0, 2) for kind in ("clean", "perturbed")}
-CLAIMS = {  # case -> (test cell, records key, {reported name: (handed-in model, on perturbed digits, batch norm)})
-    "04_dense_vs_cnn": ("test_comparison", "comparison val_acc", {"dense": ("dense", False, False),
+CLAIMS = {  # case -> (test cell, records key, {reported name: (handed-in model, on perturbed digits, architecture)})
+    "04_dense_vs_cnn": ("test_comparison", "comparison val_acc", {"dense": ("dense", False, "dense"),
                                                                    "cnn": ("cnn", False, False)}),
     "05_augmentation": ("test_sweep", "sweep accuracies", SWEEP_05),
     "06_regularisation/ablation": ("test_ablation", "ablation accuracies", {
@@ -289,21 +292,22 @@ CLAIMS = {  # case -> (test cell, records key, {reported name: (handed-in model,
 
 @pytest.fixture(scope="module")
 def briefly_trained():
-    """The course CNN without and with batch norm, each trained once through 6,000 digits (about 93 %)."""
+    """The course CNN without and with batch norm (keys False, True) and 04's dense net ("dense"), each trained
+    once through 6,000 digits (about 93 % for the CNNs)."""
     import torchvision
     from torch.utils.data import TensorDataset
 
-    from autograder.data import mnist_root
-    from autograder.reference import batches, train_epoch
+    from autograder.student.data import mnist_root
+    from autograder.instructor.reference import batches, train_epoch
 
     raw = torchvision.datasets.MNIST(mnist_root(), train=True)
     images = ((raw.data[:6000].float() / 255 - spec.MEAN) / spec.STD).unsqueeze(1)
     models = {}
-    for batch_norm in (False, True):
+    for kind in (False, True, "dense"):
         torch.manual_seed(0)
-        models[batch_norm] = spec.course_cnn(batch_norm)
-        train_epoch(models[batch_norm], batches(TensorDataset(images, raw.targets[:6000]), shuffle=True),
-                    torch.optim.Adam(models[batch_norm].parameters(), lr=1e-3), nn.CrossEntropyLoss())
+        models[kind] = dense_net() if kind == "dense" else course_cnn(kind)
+        train_epoch(models[kind], batches(TensorDataset(images, raw.targets[:6000]), shuffle=True),
+                    torch.optim.Adam(models[kind].parameters(), lr=1e-3), nn.CrossEntropyLoss())
     return models
 
 
@@ -314,7 +318,7 @@ def test_the_grader_evaluates_a_channels_last_copy_that_counts_the_same(tmp_path
     forward cannot run channels-last (it flattens with `view`) is evaluated as it is."""
     images, labels = evaluate.test_set()
     model = briefly_trained[False].eval()
-    graph.save(model, tmp_path, "model")
+    submit.save(model, tmp_path, "model")
     with torch.no_grad():
         plain = sum(int((model(x).argmax(1) == y).sum()) for x, y in zip(images.split(256), labels.split(256)))
     for handed_in in (model, graph.load(tmp_path, "model")):
@@ -341,7 +345,7 @@ def test_a_reported_accuracy_is_checked_against_the_graders_measurement(tmp_path
 
     def hand_in(models):
         for model, batch_norm in {model: batch_norm for model, _, batch_norm in reported.values()}.items():
-            graph.save(models[batch_norm], tmp_path, model)
+            submit.save(models[batch_norm], tmp_path, model)
 
     def claims(values=None):
         if values is None:
@@ -355,14 +359,14 @@ def test_a_reported_accuracy_is_checked_against_the_graders_measurement(tmp_path
     assert typed and "the grader measures" in typed, typed
     assert claims() is None
     torch.manual_seed(0)
-    hand_in({bn: spec.course_cnn(bn) for bn in (False, True)})
+    hand_in({False: course_cnn(False), True: course_cnn(True), "dense": dense_net()})
     untrained = claims()
     assert untrained and "was it trained?" in untrained, untrained
 
 
 def test_06s_final_model_must_be_a_version_of_the_course_cnn(tmp_path):
     """Any model over the threshold would otherwise do, even one that stores the test digits."""
-    graph.save(nn.Sequential(nn.Flatten(), nn.Linear(784, 10)), tmp_path, "final")
+    submit.save(nn.Sequential(nn.Flatten(), nn.Linear(784, 10)), tmp_path, "final")
     (tmp_path / "observations.jsonl").write_text(json.dumps({"claim": "final test accuracy", "value": {"final": 0.99}}))
     reason = verdicts.judge("06_regularisation", tmp_path, ["test_final"])["test_final"]
     assert reason and "is not the course CNN" in reason, reason

@@ -1,12 +1,12 @@
 """MNIST preparation: verified by MD5, repaired when corrupt, offline when the internet is not there."""
 import shutil
 
-import numpy as np
 import pytest
 import torchvision
 from torchvision.datasets.utils import calculate_md5
 
-from autograder import data
+from autograder.instructor import split
+from autograder.student import data
 
 
 @pytest.fixture(scope="module")
@@ -96,34 +96,20 @@ def test_no_source_gives_a_clear_error(tmp_path, monkeypatch):
         data.mnist_root(tmp_path, log=lambda m: None)
 
 
-def test_the_validation_split_is_computed_once_and_kept_beside_the_data(tmp_path, monkeypatch, verified_root):
-    """scikit-learn computes the course's split once (0.8 s to import it); later processes read it back
-    without importing scikit-learn, and get the same indices. A data directory that cannot be written
-    (the grading sandbox) still gives the split; a changed file is put right by a refresh (what the
-    grading commands do)."""
+def test_the_shipped_validation_split_is_the_one_01_computes(verified_root):
+    """Students get the course's split as indices in the student package, computed by the instructor
+    with 01's stratified split (`python -m autograder data` writes them); reading it imports no
+    scikit-learn, and other labels are refused."""
     import subprocess
     import sys
 
     labels = torchvision.datasets.MNIST(verified_root, train=True).targets
-    monkeypatch.setenv(data.ENV_VAR, str(tmp_path))
-
-    def read_only(*args, **kwargs):
-        raise OSError(30, "Read-only file system")
-    monkeypatch.setattr(data.tempfile, "NamedTemporaryFile", read_only)
-    computed = data.validation_split(labels)
-    assert not list(tmp_path.glob("validation-split-*.npz")), "a read-only directory was written"
-    monkeypatch.undo()
-    monkeypatch.setenv(data.ENV_VAR, str(tmp_path))
-    assert data.validation_split(labels) == computed
-    assert len(list(tmp_path.glob("validation-split-*.npz"))) == 1
-    script = ("import sys, torchvision; from autograder import data; "
+    assert data.validation_split(labels) == split.compute(labels)
+    script = ("import sys, torchvision; from autograder.student import data; "
               f"split = data.validation_split(torchvision.datasets.MNIST({str(verified_root)!r}, train=True).targets); "
-              "print(any(m.startswith('sklearn') for m in sys.modules), split[1][:20], len(split[0]))")
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
-                          env={**data.os.environ, data.ENV_VAR: str(tmp_path)})
-    imported, kept = done.stdout.split(" ", 1)
-    assert imported == "False", "scikit-learn was imported although the split was kept"
-    assert kept.strip() == f"{computed[1][:20]} {len(computed[0])}"
-    (stored,) = tmp_path.glob("validation-split-*.npz")
-    np.savez(stored, train=computed[1], val=computed[0])          # a changed file: the grading commands refresh it
-    assert data.validation_split(labels, refresh=True) == computed and data.validation_split(labels) == computed
+              "print(any(m.startswith('sklearn') for m in sys.modules), len(split[0]), len(split[1]))")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["False", "54000", "6000"], done.stdout
+    with pytest.raises(ValueError, match="MNIST's 60,000 training labels"):
+        data.validation_split(labels.flip(0))
+

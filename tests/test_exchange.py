@@ -2,7 +2,7 @@
 
 release_assignment -> each student's fetch_assignment -> their work -> submit -> collect ->
 `python -m autograder grade` -> feedback -> release_feedback -> each student's fetch_feedback.
-The students' commands run with the configuration of their JupyterLab view (autograder/lab.py),
+The students' commands run with the configuration of their JupyterLab view (autograder/instructor/lab.py),
 so the Assignment List and Validate in the browser use the same exchange and course id.
 """
 import shutil
@@ -12,7 +12,7 @@ import sys
 import nbformat
 import pytest
 
-from autograder import course, demo, grading, lab
+from autograder.instructor import course, demo, grading, lab
 from conftest import ROOT
 
 ASSIGNMENT = "02_layer_tracing"

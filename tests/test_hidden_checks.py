@@ -19,7 +19,7 @@ import matplotlib
 import nbformat
 import pytest
 
-from autograder import course
+from autograder.instructor import course
 
 ROOT = Path(__file__).resolve().parents[1]
 matplotlib.use("Agg")
@@ -310,6 +310,7 @@ def test_every_hidden_check_fails_on_a_wrong_answer(assignment, tmp_path, monkey
     folder = ROOT / "source" / assignment
     shutil.copy(folder / "expected.json", tmp_path)
     monkeypatch.chdir(tmp_path)          # observe() compares with the expected.json it finds here
+    monkeypatch.syspath_prepend(str(folder))   # the files released with the notebook (course_loop.py)
     monkeypatch.delenv("GRADER_EXPORT_DIR", raising=False)
     problems, missing = walk(folder, WRONG[assignment], judge)
     assert not missing, f"test cells never reached: {missing}"
@@ -323,6 +324,7 @@ def test_every_correct_answer_passes_both_parts(assignment, tmp_path, monkeypatc
     folder = ROOT / "source" / assignment
     shutil.copy(folder / "expected.json", tmp_path)
     monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(folder))
     monkeypatch.delenv("GRADER_EXPORT_DIR", raising=False)
     problems, missing = walk(folder, RIGHT[assignment], accept)
     assert not missing, f"test cells never reached: {missing}"

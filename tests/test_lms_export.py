@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from nbgrader.api import Gradebook
 
-from autograder import cli
+from autograder.instructor import cli
 
 ASSIGNMENTS = ["01_mnist_basics", "03_mnist_cnn"]
 STUDENTS = {"ada": {"first_name": "Ada", "last_name": "Lovelace", "email": "ada@example.org"},
@@ -62,7 +62,7 @@ def exported(tmp_path_factory):
     build_gradebook(db_url)
     (course / "nbgrader_config.py").write_text(
         f"c = get_config()\nc.CourseDirectory.root = {str(course)!r}\nc.CourseDirectory.db_url = {db_url!r}\n")
-    commands = [[sys.executable, "-m", "nbgrader", "export", f"--exporter=autograder.export.{lms}Grades",
+    commands = [[sys.executable, "-m", "nbgrader", "export", f"--exporter=autograder.instructor.export.{lms}Grades",
                  f"--to=by-nbgrader-{lms.lower()}.csv"] for lms in ("Canvas", "Moodle")]
     commands.append([sys.executable, "-m", "autograder", "--course", str(course),
                      "export", "all", "--format", "canvas"])

@@ -9,7 +9,7 @@ import shutil
 import subprocess
 import sys
 
-from autograder import course, demo, grading
+from autograder.instructor import course, demo, grading
 from conftest import ROOT
 
 ASSIGNMENT = "04_dense_vs_cnn"

@@ -6,7 +6,8 @@ import re
 import pytest
 import torch
 
-from autograder import loops, reference
+from autograder.student import loops
+from autograder.instructor import reference
 
 DEVICE = torch.device("cpu")
 

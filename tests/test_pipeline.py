@@ -11,7 +11,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder import course, demo, notebooks, observe, verdicts
+from autograder.instructor import course, demo, notebooks, verdicts
+from autograder.instructor import observations
+from autograder.student import observe
 from conftest import ASSIGNMENTS, ROOT
 
 
@@ -137,7 +139,7 @@ def test_the_demo_writes_the_grade_table(graded_course):
 def test_every_test_cell_is_checked_outside_the_kernel(assignment):
     """expected.json is as new as the notebook, and every test cell has checks the grader runs
     itself (hidden observations, or a model verdict): none is scored on the kernel's word alone."""
-    expected = observe.current(ROOT / "source" / assignment)
+    expected = observations.current(ROOT / "source" / assignment)
     assert expected, f"source/{assignment}/expected.json is stale: run `python -m autograder expect {assignment}`"
     outside = set(expected["cells"]) | set(verdicts.VERDICTS.get(assignment, ([], None))[0])
     for path in course.notebooks(ROOT / "source" / assignment):
@@ -194,7 +196,7 @@ def test_guessing_every_yes_or_no_answer_earns_no_cell(assignment, tmp_path):
     """A kernel can write the grader's records file itself (silencing its errors, as in test_attacks.py),
     and it can guess every check whose answer is yes or no. Each test cell must still have a check it
     cannot guess: a value on the hidden test's own inputs, or the grader's own measurement."""
-    expected = observe.current(ROOT / "source" / assignment)
+    expected = observations.current(ROOT / "source" / assignment)
     guesses = [{"key": key, "value": value} for checks in expected["cells"].values()
                for key, value in checks.items() if yes_or_no(value)]
     (tmp_path / observe.RECORDS).write_text("".join(json.dumps(g) + "\n" for g in guesses))
@@ -212,7 +214,7 @@ def test_expected_json_goes_stale_when_code_changes_not_prose(tmp_path):
     nb = nbformat.read(path, as_version=4)
     next(c for c in nb.cells if c.cell_type == "markdown").source += "\n\nA clearer sentence."
     nbformat.write(nb, path)
-    assert observe.current(folder), "a prose edit made expected.json stale"
+    assert observations.current(folder), "a prose edit made expected.json stale"
     next(c for c in nb.cells if c.cell_type == "code").source += "\nx = 1"
     nbformat.write(nb, path)
-    assert observe.current(folder) is None, "a code edit left expected.json current"
+    assert observations.current(folder) is None, "a code edit left expected.json current"

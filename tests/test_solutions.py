@@ -8,8 +8,8 @@ The lecture notebooks in notebooks/ run under nbval itself.
 import nbformat
 import pytest
 
-from autograder import course
-from autograder.notebooks import CHECKED
+from autograder.instructor import course
+from autograder.instructor.notebooks import CHECKED
 from conftest import ASSIGNMENTS, ROOT
 
 SOLUTIONS = [(a, p.name) for a in ASSIGNMENTS for p in course.notebooks(ROOT / "source" / a)]

@@ -1,10 +1,11 @@
-"""autograder/spec.py is the one place the course's numbers live: what names or states them elsewhere agrees."""
+"""autograder/student/spec.py is the one place the course's numbers live: what names or states them elsewhere agrees."""
 import re
 
 import nbformat
 import pytest
 
-from autograder import course, spec, verdicts
+from autograder.instructor import course, models, verdicts
+from autograder.student import spec
 from conftest import ASSIGNMENTS, ROOT
 
 THRESHOLDS = [spec.CNN_ACCURACY, spec.DENSE_ACCURACY, spec.AUGMENTED_ACCURACY, spec.REGULARISED_ACCURACY,
@@ -64,9 +65,9 @@ def test_the_cnn_assignment_trains_with_the_specified_recipe():
 
 
 def test_the_specified_cnn_is_the_one_the_checks_expect():
-    from autograder import cnn
+    from autograder.student import cnn
 
-    model = spec.course_cnn()
+    model = models.course_cnn()
     cnn.check_parameters(model)
     cnn.check_shapes(model, sizes=(1, 7))
 
@@ -74,8 +75,9 @@ def test_the_specified_cnn_is_the_one_the_checks_expect():
 def test_typed_in_normalisation_constants_earn_nothing():
     """01's hidden check measures pixel_mean_std on other images (the ones): a function that returns
     the course's constants, typed in, does not give what the solution gives there."""
-    from autograder import observe
+    from autograder.instructor import observations
+    from autograder.student import observe
 
     key = "pixel_mean_std of the training images of ones"
-    expected = observe.current(ROOT / "source" / "01_data_analysis")["cells"]["test_normalisation"][key]
+    expected = observations.current(ROOT / "source" / "01_data_analysis")["cells"]["test_normalisation"][key]
     assert observe.compare(key, expected, [spec.MEAN, spec.STD]) is not None

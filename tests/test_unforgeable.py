@@ -11,7 +11,7 @@ import shutil
 import nbformat
 import pytest
 
-from autograder import course, grading
+from autograder.instructor import course, grading
 from conftest import ROOT
 from test_attacks import FORGERIES
 
@@ -21,7 +21,7 @@ SKIP_TRAINING = ('model = MnistCNN().to(device)\n'
                  'history = {"epoch": [1], "train_loss": [0.0], "val_loss": [0.0], "val_acc": [0.0], "seconds": [0.0]}')
 CHEATS = {
     "untrained": "",
-    "patches_autograder": ("import autograder.evaluate as grader\n"
+    "patches_autograder": ("import autograder.student.evaluate as grader\n"
                            "grader.accuracy = lambda *args, **kwargs: 0.999\n"
                            "grader.check_accuracy = lambda *args, **kwargs: 0.999"),
     "patches_torch": ("torch.Tensor.__eq__ = lambda self, other: torch.ones(self.shape, dtype=torch.bool)\n"

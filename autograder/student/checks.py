@@ -32,16 +32,6 @@ def expect_implemented(fn, *args):
                              "NotImplementedError)") from None
 
 
-def layer_output_shapes(layers, x):
-    """Run x through each layer of an nn.Sequential (or list) and return the shapes."""
-    shapes = []
-    with torch.no_grad():
-        for layer in layers:
-            x = layer(x)
-            shapes.append(tuple(x.shape))
-    return shapes
-
-
 def conv_stack(channels, kernel_size=3, padding=1, pools=2, pool_kernel=2, stride=1):
     """A Conv-ReLU(-MaxPool) stack like the course CNN's, for testing shape code on variants."""
     layers = []

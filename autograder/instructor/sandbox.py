@@ -3,17 +3,17 @@
 While a class is graded, a submission's kernel (and everything it starts) runs with
   - no network (only its own loopback) and its own PID namespace, so it can neither see nor
     signal the grader, its worker or any other student's kernel;
-  - a read-only view of the system, the Python environment, the `autograder` package and MNIST,
-    and nothing else of the machine: not the course directory, the gradebook, other submissions
+  - a read-only view of the system, the Python environment, the student wing of the `autograder`
+    package (autograder/student) and MNIST, and nothing else of the machine: not the course directory, the gradebook, other submissions
     or the instructor's notebooks;
   - write access to a private copy of its notebook folder (seen where the folder is: nbgrader
     writes the executed notebook into the real one, which the kernel never had), the folder it
     exports models to, the folder of its sockets and its private /tmp (a size-capped tmpfs);
   - a clean environment: only the variables listed in `clean_env`.
 
-The worker (autograder/worker.py) installs `kernel_spec` as the "python3" kernel of its own
+The worker (autograder/instructor/worker.py) installs `kernel_spec` as the "python3" kernel of its own
 nbgrader run and passes the settings in the GRADER_SANDBOX variable; jupyter_client then starts
-`python -m autograder.sandbox -f CONNECTION_FILE`, which replaces itself with bwrap. The kernel
+`python -m autograder.instructor.sandbox -f CONNECTION_FILE`, which replaces itself with bwrap. The kernel
 talks to nbgrader over Unix sockets in a folder of the worker's (`KernelManager.ip`), the only
 channel out of the sandbox.
 """
@@ -45,7 +45,7 @@ def kernel_spec(folder):
     spec = Path(folder) / "kernels" / "python3"
     spec.mkdir(parents=True, exist_ok=True)
     (spec / "kernel.json").write_text(json.dumps({
-        "argv": [sys.executable, "-m", "autograder.sandbox", "-f", "{connection_file}"],
+        "argv": [sys.executable, "-m", "autograder.instructor.sandbox", "-f", "{connection_file}"],
         "display_name": "Python 3 (grading sandbox)", "language": "python",
         "interrupt_mode": "message"}))       # a signal from outside would not reach the kernel's PID namespace
     return str(folder)
@@ -74,9 +74,11 @@ def bwrap_args(settings, writable, cwd):
             args += ["--symlink", os.readlink(path), path]
         elif os.path.exists(path):
             args += ["--ro-bind", path, path]
-    # The package this grader runs, bound where the kernel's PYTHONPATH looks first: the kernel imports
-    # exactly this copy, not whatever an editable install or the environment points to.
-    args += ["--ro-bind", str(Path(__file__).resolve().parent), f"{LIBRARY}/autograder"]
+    # The student wing of the package this grader runs, bound where the kernel's PYTHONPATH looks first:
+    # the kernel imports exactly this copy, not whatever an editable install points to, and no instructor code.
+    package = Path(__file__).resolve().parents[1]
+    args += ["--ro-bind", str(package / "__init__.py"), f"{LIBRARY}/autograder/__init__.py",
+             "--ro-bind", str(package / "student"), f"{LIBRARY}/autograder/student"]
     for path in writable:
         args += ["--bind", path, path]
     for device in sorted(Path("/dev").glob("nvidia*")):       # the GPU, where there is one

@@ -11,8 +11,8 @@ import torchvision
 from torchvision.transforms.v2 import InterpolationMode
 from torchvision.transforms.v2 import functional as TF
 
-from autograder.data import mnist_root, validation_split
-from autograder.spec import MEAN, PERTURBATION, STD
+from autograder.student.data import mnist_root, validation_split
+from autograder.student.spec import MEAN, PERTURBATION, STD
 
 
 @functools.lru_cache(maxsize=2)
@@ -115,8 +115,3 @@ def check_accuracy(model, threshold, device="cpu", name="your model"):
                               f"at least {threshold:.1%} is needed. Train it (run the training cell) "
                               "and check the recipe.")
     return acc
-
-
-def shift_transform(dx, dy):
-    """A transform of [0, 1] images: move dx pixels right and dy down, zero fill (the grader's own)."""
-    return lambda images: TF.affine(images, angle=0.0, translate=[dx, dy], scale=1.0, shear=[0.0, 0.0])

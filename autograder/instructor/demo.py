@@ -13,7 +13,7 @@ from pathlib import Path
 
 import nbformat
 
-from autograder import course, grading
+from autograder.instructor import course, grading
 
 SAMPLE_STUDENTS = ("solution", "partial", "untouched")
 PARTIAL = {"05_augmentation": slice(0, None, 2)}    # the partial student's answer cells, where not slice(1, None, 2)

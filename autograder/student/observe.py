@@ -5,23 +5,20 @@ expected value: the expected values are the instructor's solution's own observat
 in source/<assignment>/expected.json by `python -m autograder expect`. Who compares:
   - class grading (`python -m autograder grade`): the kernel only writes its observations as
     JSON into its export folder; the grading worker compares them with expected.json, which the
-    sandbox never sees (`judge`);
+    sandbox never sees (autograder/instructor/expected.py);
   - a plain `nbgrader autograde` or nbval on the instructor's machine: `observe` finds
     expected.json and compares in the kernel, with the same `compare`, so both give the same points;
   - a student's own `nbgrader validate`: there is no expected.json, and observe does nothing.
 A failure names the check, never the expected value.
 
 What a notebook reports about its own trained models (an accuracy in a table) is a `claim`: the
-grader measures the handed-in models itself and compares (autograder/verdicts.py); a plain
+grader measures the handed-in models itself and compares (autograder/instructor/verdicts.py); a plain
 `nbgrader autograde` has only the in-kernel comparison its test cell makes.
 """
-import hashlib
 import json
 import math
 import os
 from pathlib import Path
-
-from autograder import untrusted
 
 EXPECTED = "expected.json"
 RECORDS = "observations.jsonl"
@@ -40,7 +37,7 @@ def observe(key, value):
 
 def claim(key, value):
     """Record what the notebook reports about its own submitted models (a measured accuracy): the
-    grader measures the same models itself and compares (autograder/verdicts.py). Not a check of
+    grader measures the same models itself and compares (autograder/instructor/verdicts.py). Not a check of
     expected.json: the solution's models are not the student's."""
     write({"claim": key, "value": plain(value)})
 
@@ -103,47 +100,3 @@ def expected_here():
 
 def expected_values(expected):
     return {key: value for cell in expected["cells"].values() for key, value in cell.items()}
-
-
-def read_records(folder, field="key"):
-    """{key: value} of the observations (field "key") or claims ("claim") in a kernel's records file:
-    JSON lines, nothing executable; the first record of a key counts (a notebook that observes
-    again cannot replace an earlier result). untrusted.Refused if the file is a link, special or too large."""
-    found = {}
-    data = untrusted.read(Path(folder) / RECORDS, 64 * 2**20) or b""
-    for line in data.decode(errors="replace").splitlines():
-        try:
-            record = json.loads(line)
-            found.setdefault(str(record[field]), record["value"])
-        except (ValueError, KeyError, TypeError, RecursionError):     # RecursionError: nested too deep
-            continue
-    return found
-
-
-def judge(expected, folder):
-    """{test cell: None or the reason} for every cell that expected.json has checks for."""
-    try:
-        actual = read_records(folder)
-    except untrusted.Refused as refused:
-        return {cell: f"the grader refused your notebook's records: {refused}" for cell in expected["cells"]}
-    verdicts = {}
-    for cell, checks in expected["cells"].items():
-        reasons = [compare(key, value, actual.get(key, MISSING)) for key, value in checks.items()]
-        verdicts[cell] = next((r for r in reasons if r), None)
-    return verdicts
-
-
-def current(folder):
-    """folder/expected.json if it was made from the code of the notebook in folder as it is now, else None."""
-    path = Path(folder) / EXPECTED
-    expected = json.loads(path.read_text()) if path.is_file() else None
-    notebook = Path(folder) / expected["notebook"] if expected else None
-    return expected if notebook and notebook.is_file() and fingerprint(notebook) == expected["fingerprint"] else None
-
-
-def fingerprint(notebook_path):
-    """The hash of the notebook's code cells, in order: expected.json is stale once code changed
-    after it. Prose may change freely: it does not change what the solution computes."""
-    cells = json.loads(Path(notebook_path).read_text())["cells"]
-    code = ["".join(c["source"]) for c in cells if c["cell_type"] == "code"]
-    return hashlib.sha256(json.dumps(code).encode()).hexdigest()

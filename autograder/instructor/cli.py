@@ -4,7 +4,16 @@ from pathlib import Path
 
 import nbformat
 
-from autograder import course, data, demo, export, grading, notebooks
+from autograder.instructor import (
+    course,
+    demo,
+    export,
+    grading,
+    handout,
+    notebooks,
+    split,
+)
+from autograder.student import data
 
 
 def main(argv=None):
@@ -37,6 +46,8 @@ def main(argv=None):
     lab = sub.add_parser("lab", help="open the course in JupyterLab (the instructor's view, or --student ID's); "
                                      "other options go to jupyter lab, e.g. --port 8890")
     lab.add_argument("--student", help="a student's view: their folder, Assignment List and Validate only")
+    stu = sub.add_parser("student-package", help="write the student wing of the package, to hand to students")
+    stu.add_argument("destination", type=Path)
     rec = sub.add_parser("record", help="execute notebooks and keep the outputs nbval checks (and expected.json)")
     rec.add_argument("notebooks", nargs="+", type=Path)
     args, jupyter_args = parser.parse_known_args(argv)
@@ -84,14 +95,16 @@ def main(argv=None):
         export.write_rows(rows, path)
         print(f"{args.format} grades written to {path}")
     elif args.command == "benchmark":
-        from autograder import benchmark
+        from autograder.instructor import benchmark
 
         data.mnist_root()
         benchmark.run(args.course)
     elif args.command == "lab":
-        from autograder import lab
+        from autograder.instructor import lab
 
         lab.run(args.course, args.student, jupyter_args)
+    elif args.command == "student-package":
+        print(f"the student package is in {handout.student_package(args.destination)}: pip install it")
     elif args.command == "record":
         for path in args.notebooks:
             notebooks.record(path)
@@ -99,9 +112,7 @@ def main(argv=None):
 
 
 def prepare_data():
-    """Verified MNIST, and the validation split computed afresh and kept beside it for every notebook."""
-    import torchvision
-
+    """Verified MNIST, and the course's validation split checked against it (written where it differs)."""
     root = data.mnist_root()
-    data.validation_split(torchvision.datasets.MNIST(root, train=True).targets, refresh=True)
+    split.write(root)
     return root

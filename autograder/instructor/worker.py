@@ -26,7 +26,8 @@ import psutil
 import torch
 from nbgrader.apps import NbGraderApp
 
-from autograder import data, evaluate, processes, sandbox, untrusted, verdicts
+from autograder.instructor import processes, sandbox, untrusted, verdicts
+from autograder.student import data, evaluate, submit
 
 PR_SET_PDEATHSIG = 1   # prctl option: the signal a process gets when its parent dies
 PRCTL = ctypes.CDLL(None).prctl if sys.platform == "linux" else None    # looked up before any fork
@@ -186,7 +187,7 @@ def prepare(job, scratch):
     for folder in ("runtime", "jupyter", *KERNEL_FOLDERS):
         (scratch / folder).mkdir()
     threads, mnist = str(job["threads"]), str(data.mnist_root())
-    kernel_env = {verdicts.EXPORT_DIR: str(scratch / "exports"), "OMP_NUM_THREADS": threads,
+    kernel_env = {submit.EXPORT_DIR: str(scratch / "exports"), "OMP_NUM_THREADS": threads,
                   "MKL_NUM_THREADS": threads, "NBGRADER_EXECUTION": "autograde", data.ENV_VAR: mnist}
     settings = {"env": kernel_env, "writable": [str(scratch / "exports"), str(scratch / "sockets")],
                 "work": str(scratch / "work"), "readable": [mnist], "tmp_bytes": LIMITS["tmp_bytes"],

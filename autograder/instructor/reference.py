@@ -2,8 +2,8 @@
 `fit`, the course recipe around them (spec.RECIPE, validation after every epoch), and `batches`,
 the loader it trains fastest with.
 
-Assignments 04 and 05 train with it, so that a mistake in a student's 03 loop does not cost points
-a second time; 03's checks compare a student's loop with `train_epoch`.
+Assignments 04, 05 and 06 train with it: it is released with them as course_loop.py
+(autograder/instructor/course.py), never with the student package.
 """
 import time
 
@@ -11,7 +11,7 @@ import torch
 from torch import nn
 from torch.utils.data import BatchSampler, DataLoader, RandomSampler, SequentialSampler
 
-from autograder.spec import RECIPE
+from autograder.student.spec import RECIPE
 
 
 def batches(dataset, batch_size=RECIPE["batch_size"], shuffle=False):

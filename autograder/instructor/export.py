@@ -1,12 +1,12 @@
 """Grades as CSV files: nbgrader export plugins.
 
-    nbgrader export --exporter=autograder.export.CellScores --assignment=03_mnist_cnn --to=grades.csv
+    nbgrader export --exporter=autograder.instructor.export.CellScores --assignment=03_mnist_cnn --to=grades.csv
 
 (`python -m autograder export 03_mnist_cnn` does the same.) One row per student and assignment:
 the points of each test cell, then the autograded, manual and total points.
 
-    nbgrader export --exporter=autograder.export.CanvasGrades --to=canvas.csv
-    nbgrader export --exporter=autograder.export.MoodleGrades --to=moodle.csv
+    nbgrader export --exporter=autograder.instructor.export.CanvasGrades --to=canvas.csv
+    nbgrader export --exporter=autograder.instructor.export.MoodleGrades --to=moodle.csv
 
 (`python -m autograder export all --format canvas`, or `moodle`): files Canvas's and Moodle's
 gradebooks import as they are, one column per assignment (all, or those given with --assignment)
@@ -126,12 +126,12 @@ class LmsGrades(ExportPlugin):
 
 
 class CanvasGrades(LmsGrades):
-    """Canvas gradebook import: `nbgrader export --exporter=autograder.export.CanvasGrades`."""
+    """Canvas gradebook import: `nbgrader export --exporter=autograder.instructor.export.CanvasGrades`."""
 
     lms = "canvas"
 
 
 class MoodleGrades(LmsGrades):
-    """Moodle grade import: `nbgrader export --exporter=autograder.export.MoodleGrades`."""
+    """Moodle grade import: `nbgrader export --exporter=autograder.instructor.export.MoodleGrades`."""
 
     lms = "moodle"

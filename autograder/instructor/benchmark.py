@@ -18,9 +18,10 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 from torchvision import transforms
 
-from autograder import evaluate, processes, spec
-from autograder.data import mnist_root
-from autograder.reference import batches
+from autograder.instructor import models, processes
+from autograder.instructor.reference import batches
+from autograder.student import evaluate, spec
+from autograder.student.data import mnist_root
 
 # Run after a notebook: its device and the final accuracy of every training history in it (a
 # variable named *history whose "val_acc", or "test_acc" where a notebook has no validation split,
@@ -83,7 +84,7 @@ def time_to_accuracy(loader, num_epochs, make_optimizer, target=spec.TARGET_ACCU
                      memory_format=torch.contiguous_format):
     """Train the course CNN; return seconds of training until the test accuracy first reached target."""
     torch.manual_seed(0)
-    model = spec.course_cnn().to(device, memory_format=memory_format)
+    model = models.course_cnn().to(device, memory_format=memory_format)
     optimizer, scheduler = make_optimizer(model, len(loader), num_epochs)
     loss_fn, trained, curve, reached = nn.CrossEntropyLoss(label_smoothing=smoothing), 0.0, [], None
     for _ in range(num_epochs):
@@ -144,7 +145,7 @@ def recipes(device="cpu"):
 
 def grader_seconds(device="cpu"):
     """Seconds for the grader's own accuracy evaluation of the course CNN on 10,000 digits."""
-    model = spec.course_cnn().to(device)
+    model = models.course_cnn().to(device)
     evaluate.accuracy(model, device)                      # data loaded and cached once
     synchronize(device)
     start = time.perf_counter()

@@ -57,7 +57,7 @@ class OutputsBeforeHiddenTests(NbGraderPreprocessor):
     From that cell on, the student's code has seen hidden test source (an IPython hook gets every cell)
     and could print it in any encoding, reversed or in base64, which no text filter can catch. So
     later cells keep no output; a later test cell that failed says only that, and the grader's own
-    reasons reach the student as comments (autograder/grading.py). Runs before HideHiddenTests.
+    reasons reach the student as comments (autograder/instructor/grading.py). Runs before HideHiddenTests.
     """
 
     def preprocess(self, nb, resources):

@@ -1,7 +1,7 @@
 """Verdicts that student code cannot forge: models checked outside the notebook's kernel.
 
 A test cell calls `submit(model, name)`. While the class is being graded, that writes the
-trained model as plain data (autograder/graph.py: an operator graph in JSON and its tensors).
+trained model as plain data (autograder/instructor/graph.py: an operator graph in JSON and its tensors).
 After the notebook has run, the grading worker reads them with loaders that cannot run code,
 runs the graph with its own interpreter, and checks it with its own code and data. Each listed
 test cell gets the smaller of the notebook's score and this verdict, and each verdict checks
@@ -9,21 +9,12 @@ what its cell checks, no more: a softmax on the output fails the logits check on
 Patching the grader, torch, or builtins inside the kernel therefore changes nothing here.
 """
 import math
-import os
 
 import torch
-from torch import nn
+from torchvision.transforms.v2 import functional as TF
 
-from autograder import cnn, evaluate, graph, observe, spec
-
-EXPORT_DIR = "GRADER_EXPORT_DIR"
-
-
-def submit(model, name):
-    """Hand a trained model to the grader (does nothing outside class grading)."""
-    folder = os.environ.get(EXPORT_DIR)
-    if folder:
-        graph.save(model, folder, name)
+from autograder.instructor import graph, models, observations
+from autograder.student import cnn, evaluate, spec
 
 
 def load(folder, name):
@@ -36,7 +27,7 @@ def check_claims(folder, key, measure, floor=0.3):
     measurements, `measure` {name: function}: equal within 0.05 points, as the test cell asks. Each
     measured accuracy must also reach `floor` (chance is 10 %): an untrained model reported honestly
     earns nothing."""
-    claims = observe.read_records(folder, "claim").get(key)
+    claims = observations.read_records(folder, "claim").get(key)
     assert isinstance(claims, dict), f"{key}: your notebook never got to this check"
     for name, how in measure.items():
         claimed, measured = claims.get(name), how()
@@ -53,7 +44,7 @@ def course_model(folder, name, batch_norm=(False,)):
     """The handed-in model `name`, checked to be the course CNN (with batch norm where batch_norm allows
     it): its parameters have the CNN's shapes, so it cannot hold a table of the test digits."""
     model = load(folder, name)
-    assert any(shapes(model) == shapes(spec.course_cnn(bn)) for bn in batch_norm), (
+    assert any(shapes(model) == shapes(models.course_cnn(bn)) for bn in batch_norm), (
         f"the model '{name}' is not the course CNN{' with batch normalisation' if batch_norm == (True,) else ''}")
     return model
 
@@ -72,8 +63,7 @@ def untrained(model, seed=0):
 def dense_model(folder, name):
     """The handed-in model `name`, checked to be 04's dense network, 784 -> 128 -> 64 -> 10."""
     model = load(folder, name)
-    dense = nn.Sequential(nn.Linear(784, 128), nn.Linear(128, 64), nn.Linear(64, 10))
-    assert shapes(model) == shapes(dense), f"the model '{name}' is not the dense network 784 -> 128 -> 64 -> 10"
+    assert shapes(model) == shapes(models.dense_net()), f"the model '{name}' is not the dense network 784 -> 128 -> 64 -> 10"
     return model
 
 
@@ -107,8 +97,13 @@ def cnn_verdicts(folder, name="model", threshold=spec.CNN_ACCURACY):
     }
 
 
+def shift_transform(dx, dy):
+    """A transform of [0, 1] images: move dx pixels right and dy down, zero fill (the grader's own)."""
+    return lambda images: TF.affine(images, angle=0.0, translate=[dx, dy], scale=1.0, shear=[0.0, 0.0])
+
+
 def dense_vs_cnn_verdicts(folder):
-    shifted = evaluate.shift_transform(spec.SHIFT, spec.SHIFT)
+    shifted = shift_transform(spec.SHIFT, spec.SHIFT)
     models = {"dense": lambda: dense_model(folder, "dense"), "cnn": lambda: course_model(folder, "cnn")}
 
     def accuracies():
@@ -201,7 +196,7 @@ def decide(assignment, expected, folder, test_cells):
     """{test cell: None or the reason} for every test cell of the notebook: the model verdicts and
     the hidden tests' observations, judged here. A test cell with no check outside the kernel
     gets no points: what the kernel says about itself is never enough."""
-    found = observe.judge(expected, folder) if expected else {}
+    found = observations.judge(expected, folder) if expected else {}
     for cell, reason in judge(assignment, folder).items():
         found[cell] = found.get(cell) or reason
     return {cell: found.get(cell, "the grader has no check of its own for this test") for cell in test_cells}

@@ -9,7 +9,9 @@ import nbformat
 from nbclient import NotebookClient
 from nbgrader.preprocessors import ClearOutput, ClearSolutions
 
-from autograder import course as course_mod, observe
+from autograder.instructor import course as course_mod
+from autograder.instructor import observations
+from autograder.student import observe
 
 CHECKED = "nbval-check-output"
 BLANK = "_____  # we write this together in class"
@@ -69,12 +71,12 @@ def live_lectures(course):
 
 def stale(course):
     """Assignments whose source/<assignment>/expected.json is missing or older than the notebook."""
-    return [name for name in course_mod.assignments(course) if not observe.current(Path(course) / "source" / name)]
+    return [name for name in course_mod.assignments(course) if not observations.current(Path(course) / "source" / name)]
 
 
 def expect(folder, save_outputs=False):
     """Execute the assignment's instructor notebook and write folder/expected.json: for each test
-    cell, what the solution gives for every check the cell observes (autograder/observe.py).
+    cell, what the solution gives for every check the cell observes (autograder/student/observe.py).
     With save_outputs, the run also refreshes the outputs nbval compares (see record)."""
     (path,) = sorted(Path(folder).glob("*.ipynb"))
     cells, seen = {}, 0
@@ -100,7 +102,7 @@ def expect(folder, save_outputs=False):
     if save_outputs:
         keep_checked_outputs(nb)
         nbformat.write(nb, path)
-    expected = {"notebook": path.name, "fingerprint": observe.fingerprint(path), "cells": cells}
+    expected = {"notebook": path.name, "fingerprint": observations.fingerprint(path), "cells": cells}
     (Path(folder) / observe.EXPECTED).write_text(dump(expected))
     return expected
 

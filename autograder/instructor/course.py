@@ -6,6 +6,7 @@ every function here takes the course directory so that tests can run the same st
 import csv
 import functools
 import os
+import shutil
 import sys
 import warnings
 from pathlib import Path
@@ -64,8 +65,18 @@ def succeeded(result, what):
     return result
 
 
+# 03's training loop (the course's own), handed to the assignments after 03 as a file released with them,
+# course_loop.py: students who have not reached 03 never receive it, and a mistake in a student's 03 loop
+# does not cost points a second time.
+LOOP = Path(__file__).with_name("reference.py")
+LOOP_AFTER_03 = ("04_dense_vs_cnn", "05_augmentation", "06_regularisation")
+
+
 def release(course, assignment):
-    """Generate the student version in release/ (and register the assignment in the gradebook)."""
+    """Generate the student version in release/ (and register the assignment in the gradebook), with the
+    files handed out with it."""
+    if assignment in LOOP_AFTER_03:
+        shutil.copyfile(LOOP, Path(course) / "source" / assignment / "course_loop.py")
     succeeded(api(course).generate_assignment(assignment, force=True), f"generate_assignment {assignment}")
 
 

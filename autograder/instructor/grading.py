@@ -1,6 +1,6 @@
 """Grade a whole class: parallel, resumable, with budgets, on local processes or a Dask cluster.
 
-Workers (autograder/worker.py) execute submissions in scratch directories with their own copy
+Workers (autograder/instructor/worker.py) execute submissions in scratch directories with their own copy
 of the gradebook's assignment data. This process is the only writer of the real gradebook: for
 each finished submission it runs `nbgrader autograde --no-execute` on the executed notebooks
 (nbgrader's own scoring, so the scores equal a serial `nbgrader autograde`) and then applies
@@ -27,8 +27,9 @@ from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.coursedir import CourseDirectory
 from tqdm.auto import tqdm
 
-from autograder import course, observe, sandbox, untrusted, worker
-from autograder.export import cell_scores, write
+from autograder.instructor import course, observations, sandbox, untrusted, worker
+from autograder.instructor.export import cell_scores, write
+from autograder.student import observe
 
 STATE = "grading_state.json"
 
@@ -149,7 +150,7 @@ def check_released(course_dir, assignment, template):
 
 def expectations(course_dir, assignment):
     """source/<assignment>/expected.json, checked to be as new as the instructor's notebook."""
-    expected = observe.current(Path(course_dir) / "source" / assignment)
+    expected = observations.current(Path(course_dir) / "source" / assignment)
     if not expected:
         raise SystemExit(f"source/{assignment}/{observe.EXPECTED} is missing or older than the notebook: "
                          f"run `python -m autograder expect {assignment}` (it runs the solution once)")
@@ -294,7 +295,7 @@ def fresh_processes():
     overlap the checks before the first submission. (Asked for when grading starts: Windows has no
     forkserver, and the other commands need none.)"""
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["autograder.worker"])
+    context.set_forkserver_preload(["autograder.instructor.worker"])
     multiprocessing.forkserver.ensure_running()
     return context
 
@@ -450,7 +451,7 @@ def format_summary(rows):
 
 
 def export(course_dir, assignment, path):
-    """grades CSV of one assignment (autograder/export.py): one row per student, a column per test cell."""
+    """grades CSV of one assignment (autograder/instructor/export.py): one row per student, a column per test cell."""
     with course.gradebook(course_dir) as gb:
         rows = cell_scores(gb, [assignment])
     if rows:

@@ -12,9 +12,10 @@ import copy
 import torch
 from torch.overrides import TorchFunctionMode
 
-from autograder import evaluate
-from autograder.evaluate import test_set
-from autograder.spec import CNN_PARAM_SHAPES as PARAM_SHAPES, CNN_PARAMS as TOTAL_PARAMS
+from autograder.student import evaluate
+from autograder.student.evaluate import test_set
+from autograder.student.spec import CNN_PARAM_SHAPES as PARAM_SHAPES
+from autograder.student.spec import CNN_PARAMS as TOTAL_PARAMS
 
 
 class Recorder(TorchFunctionMode):

@@ -18,8 +18,10 @@ import sys
 import threading
 from pathlib import Path
 
-from nbgrader.server_extensions.validate_assignment.handlers import (NbGraderVersionHandler,
-                                                                     ValidateAssignmentHandler)
+from nbgrader.server_extensions.validate_assignment.handlers import (
+    NbGraderVersionHandler,
+    ValidateAssignmentHandler,
+)
 from tornado import web
 
 STUDENT_HIDDEN = ["@jupyter/nbgrader:formgrader", "@jupyter/nbgrader:create-assignment"]
@@ -36,7 +38,7 @@ def write_config(course_dir, student=None):
     course_dir = Path(course_dir).resolve()
     config = course_dir / ".lab" / (f"student-{student}" if student else "instructor")
     (config / "labconfig").mkdir(parents=True, exist_ok=True)
-    extensions = {"nbgrader.server_extensions.validate_assignment": False, "autograder.lab": True}
+    extensions = {"nbgrader.server_extensions.validate_assignment": False, "autograder.instructor.lab": True}
     if student:
         extensions["nbgrader.server_extensions.formgrader"] = False
     (config / "jupyter_server_config.json").write_text(json.dumps(
