@@ -15,6 +15,8 @@ c.ExecutePreprocessor.timeout = 600
 # Once the last cell has run (Validate, autograde), the kernel is stopped at once: a graceful
 # shutdown waits for torch's (and any student's) exit handlers, 1.2 s of every run of 03.
 c.Execute.shutdown_kernel = "immediate"
+# Widget state is not kept in executed notebooks (student code can put anything in it).
+c.Execute.store_widget_state = False
 
 # A test cell with *any* stderr output scores 0. Warnings (Python's, PyTorch's, logging's)
 # are not failures: drop them before scoring. Errors are "error" outputs and still count.
@@ -36,7 +38,7 @@ c.Autograde.sanitize_preprocessors = [
 
 # Outputs are capped in bytes as soon as a notebook has run (nbgrader's LimitOutput counts lines only).
 c.Autograde.autograde_preprocessors = [
-    "nbgrader.preprocessors.Execute",
+    "autograder.instructor.nbgrader_fixes.ExecuteKeepingOutputs",   # no display update reaches an earlier cell
     "autograder.instructor.nbgrader_fixes.LimitOutputBytes",
     "nbgrader.preprocessors.IgnorePattern",
     "nbconvert.preprocessors.ClearMetadataPreprocessor",

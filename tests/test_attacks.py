@@ -11,6 +11,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -117,6 +118,20 @@ def show(info):
     print(info.raw_cell, info.raw_cell[::-1], base64.b64encode(info.raw_cell.encode()).decode())
 
 get_ipython().events.register("pre_run_cell", show)"""
+# The same, written into the output of this first cell through a display id: nbclient rewrites earlier outputs
+# that share it, and the first cell ran before any hidden test (found by a review that attacked this grader).
+LEAK_BACKWARDS = """import base64
+from IPython.display import display
+handle = display({"text/plain": "placeholder"}, raw=True, display_id="leak")
+seen = []
+
+def show(info):
+    seen.append(info.raw_cell)
+    handle.update({"text/plain": "\\n".join(seen) + base64.b64encode("".join(seen).encode()).decode()}, raw=True)
+
+get_ipython().events.register("pre_run_cell", show)"""
+# A student cell holding the hidden-test marker thousands of times: feedback must not search it with a pattern.
+MARKERS = "# ### BEGIN HIDDEN TESTS\n" * 16_000 + "x = 1"
 # Attacks on the machine: the sandbox's limits stop them and the author gets zero with the reason.
 FLOODS = {
     "fork_bomb": ("import os, time\nfor _ in range(400):\n    if os.fork() == 0:\n        time.sleep(30)\n"
@@ -145,6 +160,8 @@ def attacked(tmp_path_factory):
     for student, attack in ATTACKS.items():
         submit(course_dir, student, {"tiny.ipynb": edit(base, {0: ORACLE}, insert=(0, attack)).encode()})
     submit(course_dir, "leak", {"tiny.ipynb": edit(base, insert=(0, LEAK)).encode()})
+    submit(course_dir, "leak_backwards", {"tiny.ipynb": edit(base, insert=(0, LEAK_BACKWARDS)).encode()})
+    submit(course_dir, "markers", {"tiny.ipynb": edit(base, insert=(0, MARKERS)).encode()})
     untouched = (course_dir / "release" / "tiny" / "tiny.ipynb").read_text()
     for student, forgery in FORGERIES.items():
         submit(course_dir, student, {"tiny.ipynb": edit(json.loads(untouched), insert=(0, forgery)).encode()})
@@ -181,16 +198,19 @@ def test_a_flood_is_stopped_and_costs_only_its_author(attacked, student):
 
 def test_hidden_tests_printed_by_the_kernel_reach_no_feedback_in_any_encoding(attacked):
     course_dir, rows, _, _ = attacked
-    assert rows["leak"]["score"] == 5, rows["leak"]
+    assert rows["leak"]["score"] == 5 and rows["leak_backwards"]["score"] == 5, rows
     graded = (course_dir / "autograded" / "leak" / "tiny" / "tiny.ipynb").read_text()
     hidden = "mul by zero"
     encodings = [hidden, hidden[::-1], base64.b64encode(TESTS["test_mul"].encode()).decode()[:40]]
     assert all(e in graded for e in encodings), "the hook printed nothing: the attack did not run"
+    started = time.monotonic()
     course.feedback(course_dir, "tiny")
-    html = (course_dir / "feedback" / "leak" / "tiny" / "tiny.html").read_text()
-    assert "pre_run_cell" in html, "the feedback lost the student's own code"
-    leaked = [e for e in encodings + ["add with a negative number"] if e in html]
-    assert not leaked, f"the feedback shows hidden tests: {leaked}"
+    assert time.monotonic() - started < 30, "feedback took long (the student with 16,000 markers?)"
+    for student, own in (("leak", "pre_run_cell"), ("leak_backwards", "pre_run_cell"), ("markers", "BEGIN HIDDEN TESTS")):
+        html = (course_dir / "feedback" / student / "tiny" / "tiny.html").read_text()
+        assert own in html, f"the feedback lost {student}'s own code"
+        leaked = [e for e in encodings + ["add with a negative number"] if e in html]
+        assert not leaked, f"{student}'s feedback shows hidden tests: {leaked}"
 
 
 def test_the_honest_student_is_graded_as_if_alone(attacked):

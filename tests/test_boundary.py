@@ -10,6 +10,7 @@ row with the score their honest part earns.
 import functools
 import json
 import sqlite3
+import tempfile
 import time
 from pathlib import Path
 
@@ -42,6 +43,17 @@ def attacks(course_dir):
         "nested_records": (RECORDS + "with open(records, 'a') as f:\n    f.write('[' * 200_000 + ']' * 200_000 + '\\n')", 5, ""),
         "flood": (f"import sys\nfrom IPython.display import display\nsys.stdout.write('x' * {FLOOD_MIB} * 2**20)\n"
                   f"display({{'text/plain': 'y' * {FLOOD_MIB // 2} * 2**20}}, raw=True)", 5, ""),
+        "many_outputs": ("from IPython.display import display\nfor i in range(100_000):\n"
+                         "    display({'text/plain': 'x'}, raw=True)", 5, ""),
+        # Found by a review that attacked this grader: a tree too deep for a recursive walk, disk taken by
+        # blocks a file's size does not show, and threads, which take process ids like processes.
+        "deep_tree": ("import os\nfd = os.open(os.environ['GRADER_EXPORT_DIR'], os.O_RDONLY)\nfor _ in range(3000):\n"
+                      "    os.mkdir('d', dir_fd=fd)\n    fd = os.open('d', os.O_RDONLY, dir_fd=fd)", 5, ""),
+        "preallocated": ("import ctypes, os, time\nfd = os.open('big', os.O_CREAT | os.O_WRONLY)\n"
+                         "assert ctypes.CDLL(None).fallocate(fd, 1, ctypes.c_long(0), ctypes.c_long(700 * 2**20)) == 0\n"
+                         "time.sleep(5)", 0, "MiB written"),
+        "threads": ("import threading, time\nthreading.stack_size(2**18)\nfor _ in range(600):\n"
+                    "    threading.Thread(target=time.sleep, args=(8,)).start()\ntime.sleep(5)", 0, "threads"),
     }
 
 
@@ -169,3 +181,12 @@ def test_a_table_of_the_test_digits_is_not_a_model(tmp_path, assignment, models,
         save(table, tmp_path, name)
     reason = verdicts.judge(assignment, tmp_path, [cell])[cell]
     assert reason and "is not" in reason, reason
+
+
+def test_no_scratch_folder_is_left_behind(graded):
+    """Even the tree 3,000 folders deep, which a recursive removal cannot take, is removed."""
+    course_dir = graded[0]
+    leftovers = [p for p in Path(tempfile.gettempdir()).glob("grade-*")
+                 if p.is_dir() and p.stat().st_mtime >= course_dir.stat().st_mtime]
+    assert not leftovers, leftovers
+

@@ -315,7 +315,7 @@ def isolated(job, stopping, attempts=2):
             except concurrent.futures.process.BrokenProcessPool:
                 continue
             finally:
-                shutil.rmtree(scratch, ignore_errors=True)
+                worker.remove(scratch)
             starting = time.monotonic() - started - result["seconds"]    # Python, torch and autograder imported
             return result | {"phases": {"a fresh grading process": starting, **result["phases"]}}
     return worker.failed(job, f"its grading process died {attempts} times")

@@ -4,7 +4,7 @@ import re
 
 from nbformat.v4 import new_output
 from nbgrader import utils
-from nbgrader.preprocessors import NbGraderPreprocessor
+from nbgrader.preprocessors import Execute, NbGraderPreprocessor
 from traitlets import Integer
 
 HIDDEN = re.compile(r"### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS", re.S)
@@ -65,7 +65,9 @@ class OutputsBeforeHiddenTests(NbGraderPreprocessor):
         for cell in nb.cells:
             if cell.cell_type != "code":
                 continue
-            entered = entered or bool(HIDDEN.search(cell.source))
+            # Only a grade cell holds hidden tests (its source comes from the gradebook); a student's cell
+            # may hold the marker as text, and is never searched with a pattern.
+            entered = entered or (utils.is_grade(cell) and "### BEGIN HIDDEN TESTS" in cell.source)
             if entered:
                 failed = any(o.get("output_type") == "error" or o.get("name") == "stderr" for o in cell.outputs)
                 cell.outputs = [new_output("error", ename="TestFailed", traceback=[], evalue=(
@@ -81,16 +83,26 @@ class LimitOutputBytes(NbGraderPreprocessor):
 
     max_output_bytes = Integer(2**20, help="the most bytes one output keeps").tag(config=True)
     max_notebook_bytes = Integer(16 * 2**20, help="the most bytes all outputs keep together").tag(config=True)
+    max_outputs = Integer(200, help="the most outputs one cell keeps (errors and stderr always)").tag(config=True)
 
     def preprocess(self, nb, resources):
         left = self.max_notebook_bytes
         for cell in nb.cells:
+            self.keep_few(cell)
             for output in cell.get("outputs", []):
                 size = len(json.dumps(output))
                 if size > min(self.max_output_bytes, left):
                     self.shrink(output, size, max(0, min(self.max_output_bytes, left) - 1000))
                 left -= len(json.dumps(output))
         return nb, resources
+
+    def keep_few(self, cell):
+        """At most max_outputs outputs, and every error and stderr output (they decide the score)."""
+        outputs = cell.get("outputs", [])
+        if len(outputs) > self.max_outputs:
+            decisive = [o for o in outputs[self.max_outputs:] if o.get("output_type") == "error" or o.get("name") == "stderr"]
+            note = new_output("stream", name="stdout", text=f"[{len(outputs) - self.max_outputs:,} more outputs cut by the grader]\n")
+            cell.outputs = outputs[:self.max_outputs] + [note] + decisive[:self.max_outputs]
 
     @staticmethod
     def shrink(output, size, keep):
@@ -103,3 +115,14 @@ class LimitOutputBytes(NbGraderPreprocessor):
         else:
             output["data"] = {"text/plain": note}
             output["metadata"] = {}
+
+
+class ExecuteKeepingOutputs(Execute):
+    """nbgrader's Execute, except that no cell's outputs change once that cell has run.
+
+    nbclient rewrites every earlier output that shares a display id when a later cell updates it: a hook
+    that sees hidden tests could write them into the output of a cell that ran before them, which the
+    feedback keeps (OutputsBeforeHiddenTests). Updates of a display id are dropped here."""
+
+    def _update_display_id(self, display_id, msg):
+        pass

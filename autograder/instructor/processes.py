@@ -22,3 +22,11 @@ def rss(process):
         return process.memory_info().rss
     except psutil.Error:
         return 0
+
+
+def threads(process):
+    """Threads of a process (each takes a process id); 0 for one that ended."""
+    try:
+        return process.num_threads()
+    except psutil.Error:
+        return 0

@@ -66,9 +66,9 @@ def readable(settings):
 
 
 def bwrap_args(settings, writable, cwd):
-    args = ["bwrap", "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL",
+    args = ["bwrap", "--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent", "--new-session", "--cap-drop", "ALL",
             "--clearenv", "--proc", "/proc", "--dev", "/dev",
-            "--size", str(settings["tmp_bytes"]), "--tmpfs", "/tmp"]
+            "--size", str(settings["tmp_bytes"]), "--tmpfs", "/tmp", "--size", str(settings["tmp_bytes"]), "--tmpfs", "/dev/shm"]
     for path in readable(settings):
         if os.path.islink(path):
             args += ["--symlink", os.readlink(path), path]
@@ -103,6 +103,7 @@ def main(argv):
     connection_file = Path(argv[argv.index("-f") + 1]).resolve()
     settings = json.loads(os.environ[SETTINGS])
     resource.setrlimit(resource.RLIMIT_DATA, (settings["memory_bytes"], settings["memory_bytes"]))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (settings["tmp_bytes"], settings["tmp_bytes"]))     # no file past it
     cwd = os.getcwd()
     args = bwrap_args(settings, settings["writable"], cwd)
     args += ["--bind", private_copy(cwd, settings["work"]), cwd]
