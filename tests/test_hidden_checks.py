@@ -27,6 +27,20 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 TRAINING = ("fit(", "= train(", "train_with(", "small_budget(", "train_budget(")
 
+
+def solution(assignment, grade_id, function):
+    """The solution lines of `function` in the answer cell `grade_id` of source/<assignment>: for entries that
+    replace a whole solution."""
+    (path,) = course.notebooks(ROOT / "source" / assignment)
+    (cell,) = [c for c in nbformat.read(path, as_version=4).cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id]
+    return cell.source.split(f"def {function}(")[1].split("### BEGIN SOLUTION\n")[1].split("    ### END SOLUTION")[0]
+
+
+NUMERICAL_GRADIENT = solution("06_regularisation", "numerical_gradient", "numerical_gradient")
+BATCH_NORM_BACKWARD = solution("06_regularisation", "backward", "batch_norm_backward")
+SGD_STEP = solution("06_regularisation", "optimizers", "sgd_step")
+ADAM_STEP = solution("06_regularisation", "optimizers", "adam_step")
+
 # assignment -> [(solution cell, test cell, visible, (solution text, mistake))]
 WRONG = {
     "01_data_analysis": [
@@ -101,8 +115,28 @@ WRONG = {
         ("batch_norm", "test_batch_norm", True,
          ("self.running_mean.mul_(1 - self.momentum).add_(self.momentum * mean)",
           "self.running_mean.mul_(0.9).add_(0.1 * mean)")),
-        ("make_optimizer", "test_make_optimizer", True,
-         ("return torch.optim.SGD(params, lr=lr)\n", "return torch.optim.SGD(params, lr=lr, momentum=0.9)\n")),
+        ("numerical_gradient", "test_numerical_gradient", True,
+         ("    grad = torch.zeros_like(x)\n", "    grad, h = torch.zeros_like(x), 1e-5\n")),
+        ("numerical_gradient", "test_numerical_gradient", False,
+         ("        flat[i] = original - h\n        below = float(f(point))\n        flat[i] = original\n"
+          "        out[i] = (above - below) / (2 * h)\n",
+          "        flat[i] = original\n        below = float(f(point))\n        out[i] = (above - below) / h\n")),
+        ("numerical_gradient", "test_numerical_gradient", False,
+         ("        flat[i] = original\n        out[i]", "        out[i]")),
+        ("backward", "test_backward", True, ("return grad_output * keep / (1 - p)", "return grad_output * keep / 0.7")),
+        ("backward", "test_backward", False,
+         ("m = x.numel() // x.shape[1]", "m = x.shape[0] * x.shape[2] * x.shape[2]")),
+        ("backward", "test_backward", True,
+         ("inv_std = 1 / torch.sqrt(var + eps)", "inv_std = 1 / torch.sqrt(var + 1e-5)")),
+        ("backward", "test_backward", False, (" + grad_mean / m\n", "\n")),
+        ("optimizers", "test_optimizers", True, ("buffer.mul_(momentum).add_(grad)", "buffer.mul_(0.9).add_(grad)")),
+        ("optimizers", "test_optimizers", False,
+         ("buffer.mul_(momentum).add_(grad)", "buffer.mul_(momentum).add_((1 - momentum) * grad)")),
+        ("optimizers", "test_optimizers", True, ("beta1, beta2 = betas", "beta1, beta2 = 0.9, 0.999")),
+        ("optimizers", "test_optimizers", True, ("(v_hat.sqrt() + eps)", "(v_hat + eps).sqrt()")),
+        ("optimizers", "test_optimizers", False,
+         ("    m_hat = m / (1 - beta1 ** state[\"step\"])\n    v_hat = v / (1 - beta2 ** state[\"step\"])\n",
+          "    m_hat, v_hat = m, v\n")),
         ("choose", "test_choose", None,
          ("return max(points, key=", "return max(reversed(points), key=")),
     ],
@@ -203,10 +237,48 @@ RIGHT = {
         ("batch_norm", "test_batch_norm", True,
          ("normalised = (x - mean.reshape(shape)) / torch.sqrt(var.reshape(shape) + self.eps)",
           "normalised = (x - mean[None, :, None, None]) * torch.rsqrt(var[None, :, None, None] + self.eps)")),
-        ("make_optimizer", "test_make_optimizer", True,
-         ("    if name == \"sgd\":\n        return torch.optim.SGD(params, lr=lr)\n",
-          "    if name in (\"sgd\", \"nesterov\"):\n        return torch.optim.SGD(params, lr=lr, momentum=0.9 if name == \"nesterov\" else 0,\n"
-          "                               nesterov=name == \"nesterov\")\n")),
+        ("numerical_gradient", "test_numerical_gradient", True,
+         (NUMERICAL_GRADIENT,
+          "    grad = torch.empty_like(x)\n    for i in range(x.numel()):\n"
+          "        step = torch.zeros(x.numel(), dtype=x.dtype)\n        step[i] = h\n        step = step.reshape(x.shape)\n"
+          "        grad.view(-1)[i] = (f(x + step) - f(x - step)).item() / (2 * h)\n    return grad\n")),
+        ("numerical_gradient", "test_numerical_gradient", True,
+         (NUMERICAL_GRADIENT,
+          "    grad = torch.zeros_like(x)\n    for i in range(x.numel()):\n"
+          "        index = tuple(int(k) for k in torch.unravel_index(torch.tensor(i), x.shape))\n"
+          "        up, down = x.clone(), x.clone()\n        up[index] += h\n        down[index] -= h\n"
+          "        grad[index] = (f(up) - f(down)) / (2 * h)\n    return grad\n")),
+        ("backward", "test_backward", True,
+         ("return grad_output * keep / (1 - p)", "return torch.where(keep, grad_output / (1 - p), 0.0)")),
+        ("backward", "test_backward", True,
+         (BATCH_NORM_BACKWARD,
+          "    dims = (0, 2, 3)\n    mean = x.mean(dims, keepdim=True)\n    var = ((x - mean) ** 2).mean(dims, keepdim=True)\n"
+          "    x_hat = (x - mean) / torch.sqrt(var + eps)\n    g = grad_output * weight[None, :, None, None]\n"
+          "    grad_x = (g - g.mean(dims, keepdim=True) - x_hat * (g * x_hat).mean(dims, keepdim=True)) / torch.sqrt(var + eps)\n"
+          "    return grad_x, (grad_output * x_hat).sum(dims), grad_output.sum(dims)\n")),
+        ("backward", "test_backward", True,
+         (BATCH_NORM_BACKWARD,
+          "    n, c, h, w = x.shape\n    flat = x.transpose(0, 1).reshape(c, -1)\n"
+          "    g = grad_output.transpose(0, 1).reshape(c, -1)\n"
+          "    centred = flat - flat.mean(1, keepdim=True)\n    std = (centred.pow(2).mean(1, keepdim=True) + eps).sqrt()\n"
+          "    x_hat = centred / std\n    g_hat = g * weight[:, None]\n    m = flat.shape[1]\n"
+          "    grad_flat = (m * g_hat - g_hat.sum(1, keepdim=True) - x_hat * (g_hat * x_hat).sum(1, keepdim=True)) / (m * std)\n"
+          "    return grad_flat.reshape(c, n, h, w).transpose(0, 1), (g * x_hat).sum(1), g.sum(1)\n")),
+        ("optimizers", "test_optimizers", True,
+         (SGD_STEP,
+          "    if not momentum:\n        param.add_(grad, alpha=-lr)\n        return\n"
+          "    if \"buffer\" not in state:\n        state[\"buffer\"] = grad.clone()\n"
+          "    else:\n        state[\"buffer\"].mul_(momentum).add_(grad)\n"
+          "    param.add_(grad.add(state[\"buffer\"], alpha=momentum) if nesterov else state[\"buffer\"], alpha=-lr)\n")),
+        ("optimizers", "test_optimizers", True,
+         (ADAM_STEP,
+          "    t = state[\"t\"] = state.get(\"t\", 0) + 1\n"
+          "    if \"exp_avg\" not in state:\n"
+          "        state[\"exp_avg\"], state[\"exp_avg_sq\"] = torch.zeros_like(param), torch.zeros_like(param)\n"
+          "    state[\"exp_avg\"].lerp_(grad, 1 - betas[0])\n"
+          "    state[\"exp_avg_sq\"].mul_(betas[1]).addcmul_(grad, grad, value=1 - betas[1])\n"
+          "    denom = (state[\"exp_avg_sq\"].sqrt() / math.sqrt(1 - betas[1] ** t)).add_(eps)\n"
+          "    param.addcdiv_(state[\"exp_avg\"], denom, value=-lr / (1 - betas[0] ** t))\n")),
         ("choose", "test_choose", None,
          ("points = [(name, lr) for name, results in sweep.items() for lr in results]",
           "points = [(name, lr) for name in sweep for lr in sweep[name]]")),
