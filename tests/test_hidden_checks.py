@@ -77,6 +77,25 @@ WRONG = {
          ("r, j = r + (k - 1) * j, j * s", "r, j = r + (k - 1) * j, j * (s if isinstance(layer, nn.MaxPool2d) else 1)")),
         ("conv_block", "test_conv_block", True,
          ("pool_map = F.max_pool2d(relu_map, 2)", "pool_map = F.avg_pool2d(relu_map, 2)")),
+        ("conv2d_naive", "test_conv2d_naive_shape", True,      # square images assumed
+         ("w_out = conv_output_size(w, kw, stride, padding, dilation)", "w_out = h_out")),
+        ("conv2d_naive", "test_conv2d_naive_values", True,     # square kernels assumed
+         ("c_out, _, kh, kw = weight.shape", "c_out, _, kh, _ = weight.shape\n    kw = kh")),
+        ("conv2d_naive", "test_conv2d_naive_values", True,     # the bias added once per input channel
+         ("        out += bias.reshape(1, c_out, 1, 1)",
+          "        for c in range(c_in):\n            out += bias.reshape(1, c_out, 1, 1)")),
+        ("conv2d_naive", "test_conv2d_naive_values", False,    # dilation left out of the window
+         ("patch = padded[:, :, top:top + dilation * (kh - 1) + 1:dilation,\n"
+          "                           left:left + dilation * (kw - 1) + 1:dilation]",
+          "patch = padded[:, :, top:top + kh, left:left + kw]")),
+        ("conv2d_naive", "test_conv2d_naive_values", False,    # all the padding on one side
+         ("F.pad(x, (padding, padding, padding, padding))", "F.pad(x, (2 * padding, 0, 2 * padding, 0))")),
+        ("conv2d_naive", "test_conv2d_naive_values", False,    # a true convolution: the kernel flipped
+         ("(patch[:, None] * weight[None])", "(patch[:, None] * weight.flip(2, 3)[None])")),
+        ("conv2d_naive", "test_conv2d_naive_values", False,    # stride in the output size, not in the window
+         ("top, left = i * stride, j * stride", "top, left = i, j")),
+        ("conv2d_naive", "test_conv2d_naive_values", False,    # the bias forgotten
+         ("        out += bias.reshape(1, c_out, 1, 1)", "        pass")),
     ],
     "03_mnist_cnn": [
         ("train_epoch", "test_train_epoch", False,
@@ -143,6 +162,56 @@ WRONG = {
 }
 
 
+# 02's conv2d_naive: the solution's loop over output positions, and three other correct ways to write it.
+CONV2D_NAIVE_LOOPS = """    padded = F.pad(x, (padding, padding, padding, padding))
+    out = x.new_zeros(n, c_out, h_out, w_out)
+    for i in range(h_out):
+        for j in range(w_out):
+            top, left = i * stride, j * stride
+            patch = padded[:, :, top:top + dilation * (kh - 1) + 1:dilation,
+                           left:left + dilation * (kw - 1) + 1:dilation]
+            # patch: (N, C_in, kH, kW); times weight (C_out, C_in, kH, kW), summed: (N, C_out)
+            out[:, :, i, j] = (patch[:, None] * weight[None]).sum(dim=(2, 3, 4))
+    if bias is not None:
+        out += bias.reshape(1, c_out, 1, 1)
+    return out
+"""
+CONV2D_NAIVE_OTHERS = [
+    # im2col: every window as a column, one matrix product
+    """    columns = F.unfold(x, (kh, kw), dilation=dilation, padding=padding, stride=stride)   # (N, C_in*kH*kW, L)
+    out = weight.reshape(c_out, -1) @ columns
+    if bias is not None:
+        out = out + bias[:, None]
+    return out.reshape(n, c_out, h_out, w_out)
+""",
+    # one strided slice of the padded input per kernel tap
+    """    padded = F.pad(x, [padding] * 4)
+    out = 0
+    for u in range(kh):
+        for v in range(kw):
+            window = padded[:, :, u * dilation::stride, v * dilation::stride][:, :, :h_out, :w_out]
+            out = out + torch.einsum("nchw,oc->nohw", window, weight[:, :, u, v])
+    return out if bias is None else out + bias.view(-1, 1, 1)
+""",
+    # seven nested loops over scalars, padding by copying into zeros
+    """    xp = torch.zeros(n, c_in, h + 2 * padding, w + 2 * padding)
+    xp[:, :, padding:padding + h, padding:padding + w] = x
+    out = torch.zeros(n, c_out, h_out, w_out)
+    for b in range(n):
+        for o in range(c_out):
+            for i in range(h_out):
+                for j in range(w_out):
+                    total = 0.0 if bias is None else bias[o]
+                    for c in range(c_in):
+                        for u in range(kh):
+                            for v in range(kw):
+                                total = total + weight[o, c, u, v] * xp[b, c, i * stride + u * dilation,
+                                                                        j * stride + v * dilation]
+                    out[b, o, i, j] = total
+    return out
+""",
+]
+
 # assignment -> [(solution cell, test cell, True (None where the visible part needs a trained model),
 #                 (solution text, another correct answer))]
 RIGHT = {
@@ -188,6 +257,8 @@ RIGHT = {
          ("pool_map = F.max_pool2d(relu_map, 2)", "pool_map = nn.MaxPool2d(2)(relu_map)")),
         ("conv_block", "test_conv_block", True,
          ("relu_map = F.relu(conv_map)", "relu_map = conv_map.clamp(min=0)")),
+        *[("conv2d_naive", test, True, (CONV2D_NAIVE_LOOPS, other)) for other in CONV2D_NAIVE_OTHERS
+          for test in ("test_conv2d_naive_shape", "test_conv2d_naive_values")],
     ],
     "03_mnist_cnn": [
         ("mnist_cnn", "test_behaviour", True,
