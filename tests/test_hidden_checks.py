@@ -104,6 +104,31 @@ WRONG = {
         ("confusion", "test_confusion_matrix", False, ("(labels, predictions)", "(predictions, labels)")),
         ("confusion", "test_most_confused", False,
          ("mistakes = confusion - torch.diag(confusion.diag())", "mistakes = confusion.T - torch.diag(confusion.diag())")),
+        # the loss at initialisation: softmax applied twice; the mean over every class, not the right one; a sum
+        ("initial_loss", "test_initial_loss", True,
+         ("cross_entropy(logits, labels)", "cross_entropy(logits.softmax(dim=1), labels)")),
+        ("initial_loss", "test_initial_loss", True,
+         ("return nn.functional.cross_entropy(logits, labels).item()", "return -logits.log_softmax(dim=1).mean().item()")),
+        ("initial_loss", "test_initial_loss", False,
+         ("cross_entropy(logits, labels)", "cross_entropy(logits, labels, reduction=\"sum\")")),
+        # overfitting one batch: no training mode (the CNN has no layer that minds: only the hidden part sees
+        # it); no zero_grad, or a new optimiser (fresh Adam state) at every step: the CNN fails to learn its batch
+        ("overfit_batch", "test_overfit_batch", True, ("    model.train()\n", "")),
+        ("overfit_batch", "test_overfit_batch", False, ("        optimizer.zero_grad()\n", "")),
+        ("overfit_batch", "test_overfit_batch", False,
+         ("    optimizer = torch.optim.Adam(model.parameters(), lr=lr)\n    losses = []\n    for _ in range(steps):\n",
+          "    losses = []\n    for _ in range(steps):\n        optimizer = torch.optim.Adam(model.parameters(), lr=lr)\n")),
+        # the repaired loop with one of broken_train's bugs left in, or the accuracy measured in training mode
+        ("fixed_train", "test_fixed_train", False,
+         ("labels[order]", "labels[torch.randperm(len(labels))]")),
+        ("fixed_train", "test_fixed_train", True, ("            optimizer.zero_grad()\n", "")),
+        ("fixed_train", "test_fixed_train", True,
+         ("    losses, accuracies = [], []\n    for epoch in range(epochs):\n        model.train()\n",
+          "    model.train()\n    losses, accuracies = [], []\n    for epoch in range(epochs):\n")),
+        ("fixed_train", "test_fixed_train", True,
+         ("            total += loss.item() * len(batch_labels)\n        losses.append(total / len(images))\n",
+          "            total += loss.item()\n        losses.append(total / math.ceil(len(images) / batch_size))\n")),
+        ("fixed_train", "test_fixed_train", True, ("        model.eval()\n", "")),
     ],
     "04_dense_vs_cnn": [
         ("dense_net", "test_dense_net", True,
@@ -212,6 +237,26 @@ CONV2D_NAIVE_OTHERS = [
 """,
 ]
 
+# 03's solutions to the training sanity exercises, whole, which the other correct answers below replace
+INITIAL_LOSS = ("    with torch.no_grad():\n        logits = model(images)\n"
+                "    return nn.functional.cross_entropy(logits, labels).item()")
+OVERFIT_BATCH = ("    model.train()\n    optimizer = torch.optim.Adam(model.parameters(), lr=lr)\n    losses = []\n"
+                 "    for _ in range(steps):\n        loss = nn.functional.cross_entropy(model(images), labels)\n"
+                 "        optimizer.zero_grad()\n        loss.backward()\n        optimizer.step()\n"
+                 "        losses.append(loss.item())\n    return losses")
+FIXED_TRAIN = ("    optimizer = torch.optim.SGD(model.parameters(), lr=lr)\n    loss_fn = nn.CrossEntropyLoss()\n"
+               "    losses, accuracies = [], []\n    for epoch in range(epochs):\n        model.train()\n"
+               "        order = torch.randperm(len(images))\n"
+               "        shuffled_images, shuffled_labels = images[order], labels[order]\n        total = 0.0\n"
+               "        for start in range(0, len(images), batch_size):\n"
+               "            batch_labels = shuffled_labels[start:start + batch_size]\n"
+               "            loss = loss_fn(model(shuffled_images[start:start + batch_size]), batch_labels)\n"
+               "            optimizer.zero_grad()\n            loss.backward()\n            optimizer.step()\n"
+               "            total += loss.item() * len(batch_labels)\n        losses.append(total / len(images))\n"
+               "        model.eval()\n        with torch.no_grad():\n"
+               "            accuracies.append((model(images).argmax(dim=1) == labels).float().mean().item())\n"
+               "    return losses, accuracies")
+
 # assignment -> [(solution cell, test cell, True (None where the visible part needs a trained model),
 #                 (solution text, another correct answer))]
 RIGHT = {
@@ -263,6 +308,49 @@ RIGHT = {
     "03_mnist_cnn": [
         ("mnist_cnn", "test_behaviour", True,
          ("return self.classifier(self.features(x))", "return self.classifier(self.features(x).reshape(len(x), -1))")),
+        ("initial_loss", "test_initial_loss", True,
+         (INITIAL_LOSS, "    return nn.CrossEntropyLoss()(model(images), labels).item()")),
+        ("initial_loss", "test_initial_loss", True,
+         (INITIAL_LOSS, "    log_probs = torch.log_softmax(model(images), dim=1)\n"
+                        "    return float(-log_probs[torch.arange(len(labels)), labels].mean())")),
+        ("initial_loss", "test_initial_loss", True,       # a tensor that records gradients, not a float
+         (INITIAL_LOSS, "    return nn.functional.nll_loss(nn.functional.log_softmax(model(images), dim=1), labels)")),
+        ("overfit_batch", "test_overfit_batch", True,
+         (OVERFIT_BATCH,
+          "    optimizer = torch.optim.Adam(model.parameters(), lr)\n    loss_fn = nn.CrossEntropyLoss()\n"
+          "    model.train()\n    history = []\n    while len(history) < steps:\n        model.zero_grad()\n"
+          "        loss = loss_fn(model(images), labels)\n        loss.backward()\n        optimizer.step()\n"
+          "        history.append(float(loss))\n    return history")),
+        ("overfit_batch", "test_overfit_batch", True,       # gradients zeroed (not freed) after each step; tensors
+         (OVERFIT_BATCH,
+          "    model.train()\n    optimizer = torch.optim.Adam(params=list(model.parameters()), lr=lr)\n"
+          "    optimizer.zero_grad(set_to_none=False)\n    losses = []\n    for step in range(steps):\n"
+          "        loss = -model(images).log_softmax(dim=1).gather(1, labels[:, None]).mean()\n"
+          "        loss.backward()\n        optimizer.step()\n        optimizer.zero_grad(set_to_none=False)\n"
+          "        losses.append(loss.detach())\n    return losses")),
+        ("fixed_train", "test_fixed_train", True,         # a DataLoader that shuffles: another order of the batches
+         (FIXED_TRAIN,
+          "    optimizer = torch.optim.SGD(model.parameters(), lr=lr)\n"
+          "    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(images, labels),\n"
+          "                                         batch_size=batch_size, shuffle=True)\n"
+          "    losses, accuracies = [], []\n    for epoch in range(epochs):\n        model.train()\n"
+          "        total, seen = 0.0, 0\n        for x, y in loader:\n            optimizer.zero_grad()\n"
+          "            loss = nn.functional.cross_entropy(model(x), y)\n            loss.backward()\n"
+          "            optimizer.step()\n            total += loss.item() * len(y)\n            seen += len(y)\n"
+          "        losses.append(total / seen)\n        model.eval()\n        with torch.no_grad():\n"
+          "            accuracies.append((model(images).argmax(1) == labels).sum().item() / len(labels))\n"
+          "    return losses, accuracies")),
+        ("fixed_train", "test_fixed_train", True,         # split batches, a tensor sum, the accuracy in batches
+         (FIXED_TRAIN,
+          "    optimizer = torch.optim.SGD(model.parameters(), lr)\n    losses, accuracies = [], []\n"
+          "    for _ in range(epochs):\n        model.train()\n        perm = torch.randperm(len(labels))\n"
+          "        summed = torch.zeros(())\n"
+          "        for x, y in zip(images[perm].split(batch_size), labels[perm].split(batch_size)):\n"
+          "            model.zero_grad(set_to_none=True)\n            loss = nn.CrossEntropyLoss()(model(x), y)\n"
+          "            loss.backward()\n            optimizer.step()\n            summed += loss.detach() * len(y)\n"
+          "        losses.append((summed / len(labels)).item())\n        model.eval()\n        with torch.no_grad():\n"
+          "            right = sum(int((model(x).argmax(1) == y).sum()) for x, y in zip(images.split(100), labels.split(100)))\n"
+          "        accuracies.append(right / len(labels))\n    return losses, accuracies")),
     ],
     "04_dense_vs_cnn": [
         ("dense_net", "test_dense_net", True,
