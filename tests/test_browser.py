@@ -10,14 +10,12 @@ import socket
 import subprocess
 import time
 import urllib.request
-from pathlib import Path
 
 import nbformat
 import pytest
 
 from autograder.instructor import course, lab
 from conftest import ROOT
-from test_exchange import ASSIGNMENT as GRADED
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 SHOTS = ROOT / "test-output" / "browser"

@@ -20,7 +20,7 @@ import pytest
 import autograder.student
 from autograder.instructor import course, handout
 from conftest import ASSIGNMENTS, ROOT
-from test_hidden_checks import TRAINING, outcome, parts, prepare
+from answers import TRAINING, outcome, parts, prepare
 
 STUDENT = Path(autograder.student.__file__).parent
 SOLUTION = re.compile(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION", re.S)

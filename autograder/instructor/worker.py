@@ -40,10 +40,10 @@ c.Execute.timeout_func = lambda cell: max(1, min({cell_timeout}, int(_deadline -
 
 
 def write_tree(folder, files):
-    for rel, data in files.items():
+    for rel, content in files.items():
         path = Path(folder) / rel
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
+        path.write_bytes(content)
 
 
 def detach(max_bytes, worker_pid):
