@@ -18,7 +18,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 # cells that train a model: the in-process tests skip them
-TRAINING = ("fit(", "= train(", "train_with(", "small_budget(", "train_budget(")
+TRAINING = ("fit(", "= train(", "train_with(", "small_budget(", "train_budget(", "small_run(")
 
 
 def solution(assignment, grade_id, function):
@@ -30,6 +30,7 @@ def solution(assignment, grade_id, function):
 
 
 NUMERICAL_GRADIENT = solution("06_regularisation", "numerical_gradient", "numerical_gradient")
+EARLY_STOP = solution("06_regularisation", "early_stop", "early_stop")
 BATCH_NORM_BACKWARD = solution("06_regularisation", "backward", "batch_norm_backward")
 SGD_STEP = solution("06_regularisation", "optimizers", "sgd_step")
 ADAM_STEP = solution("06_regularisation", "optimizers", "adam_step")
@@ -152,6 +153,11 @@ WRONG = {
         ("batch_norm", "test_batch_norm", True,
          ("self.running_mean.mul_(1 - self.momentum).add_(self.momentum * mean)",
           "self.running_mean.mul_(0.9).add_(0.1 * mean)")),
+        ("early_stop", "test_early_stop", True, ("loss < val_losses[best - 1]", "loss <= val_losses[best - 1]")),
+        ("early_stop", "test_early_stop", True, ("            if waited == patience:", "            if waited > patience:")),
+        ("early_stop", "test_early_stop", True,
+         ("                return epoch, best\n",
+          "                return epoch, min(range(1, len(val_losses) + 1), key=lambda e: val_losses[e - 1])\n")),
         ("numerical_gradient", "test_numerical_gradient", True,
          ("    grad = torch.zeros_like(x)\n", "    grad, h = torch.zeros_like(x), 1e-5\n")),
         ("numerical_gradient", "test_numerical_gradient", False,
@@ -389,6 +395,18 @@ RIGHT = {
         ("batch_norm", "test_batch_norm", True,
          ("normalised = (x - mean.reshape(shape)) / torch.sqrt(var.reshape(shape) + self.eps)",
           "normalised = (x - mean[None, :, None, None]) * torch.rsqrt(var[None, :, None, None] + self.eps)")),
+        ("early_stop", "test_early_stop", True,
+         (EARLY_STOP,
+          "    best = 1\n    for epoch in range(2, len(val_losses) + 1):\n"
+          "        if val_losses[epoch - 1] < val_losses[best - 1]:\n            best = epoch\n"
+          "        elif epoch - best >= patience:\n            return epoch, best\n"
+          "    return len(val_losses), best\n")),
+        ("early_stop", "test_early_stop", True,
+         (EARLY_STOP,
+          "    lowest, best, since = float(\"inf\"), None, 0\n    for i, loss in enumerate(val_losses):\n"
+          "        since = 0 if loss < lowest else since + 1\n        if loss < lowest:\n"
+          "            lowest, best = loss, i + 1\n        if since >= patience:\n            return i + 1, best\n"
+          "    return len(val_losses), best\n")),
         ("numerical_gradient", "test_numerical_gradient", True,
          (NUMERICAL_GRADIENT,
           "    grad = torch.empty_like(x)\n    for i in range(x.numel()):\n"

@@ -296,8 +296,8 @@ CLAIMS = {  # case -> (test cell, records key, {reported name: (handed-in model,
     "04_dense_vs_cnn": ("test_comparison", "comparison val_acc", {"dense": ("dense", False, "dense"),
                                                                    "cnn": ("cnn", False, False)}),
     "05_augmentation": ("test_sweep", "sweep accuracies", SWEEP_05),
-    "06_regularisation/ablation": ("test_ablation", "ablation accuracies", {
-        "ablation plain": ("ablation plain", False, False), "ablation both": ("ablation both", False, True)}),
+    "06_regularisation/regularisers": ("test_regularisers", "small-data accuracies", {
+        "small plain": ("small plain", False, False), "small batch norm": ("small batch norm", False, True)}),
     "06_regularisation/sweep": ("test_sweep", "sweep accuracies",
                                 {name: (name, False, False) for name in ("sweep sgd 0.1", "sweep adam 0.001")}),
 }
@@ -351,7 +351,7 @@ def test_the_grader_evaluates_a_channels_last_copy_that_counts_the_same(tmp_path
 
 @pytest.mark.parametrize("case", CLAIMS)
 def test_a_reported_accuracy_is_checked_against_the_graders_measurement(tmp_path, case, briefly_trained):
-    """04's table, 05's sweep and 06's ablation and sweep report validation accuracies. Inside the
+    """04's table, 05's sweep and 06's small-data comparison and sweep report validation accuracies. Inside the
     kernel a notebook could type them in and patch the grader's `accuracy` to agree; the grader
     measures the handed-in models itself, and an untrained model reported honestly earns nothing."""
     cell, key, reported = CLAIMS[case]

@@ -153,8 +153,8 @@ def regularisation_verdicts(folder):
         check_claims(folder, "final test accuracy", {"final": lambda: measured})
 
     return {
-        "test_ablation": lambda: check_claims(folder, "ablation accuracies", {
-            "ablation plain": on_validation("ablation plain"), "ablation both": on_validation("ablation both", (True,))},
+        "test_regularisers": lambda: check_claims(folder, "small-data accuracies", {
+            "small plain": on_validation("small plain"), "small batch norm": on_validation("small batch norm", (True,))},
             floor=0.8),
         "test_sweep": lambda: check_claims(folder, "sweep accuracies", {
             name: on_validation(name) for name in ("sweep sgd 0.1", "sweep adam 0.001")}),
@@ -168,7 +168,7 @@ VERDICTS = {
                      cnn_verdicts),
     "04_dense_vs_cnn": (["test_accuracies", "test_shift_robustness", "test_comparison"], dense_vs_cnn_verdicts),
     "05_augmentation": (["test_augmented_model", "test_sweep"], augmentation_verdicts),
-    "06_regularisation": (["test_ablation", "test_sweep", "test_final"], regularisation_verdicts),
+    "06_regularisation": (["test_regularisers", "test_sweep", "test_final"], regularisation_verdicts),
 }
 
 
