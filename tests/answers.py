@@ -34,6 +34,13 @@ EARLY_STOP = solution("06_regularisation", "early_stop", "early_stop")
 BATCH_NORM_BACKWARD = solution("06_regularisation", "backward", "batch_norm_backward")
 SGD_STEP = solution("06_regularisation", "optimizers", "sgd_step")
 ADAM_STEP = solution("06_regularisation", "optimizers", "adam_step")
+PREDICTED_SHAPES = """predicted_shapes = [
+    (64, 32, 28, 28), (64, 32, 28, 28), (64, 32, 14, 14),
+    (64, 64, 14, 14), (64, 64, 14, 14), (64, 64, 7, 7),
+    (64, 3136),
+    (64, 128), (64, 128),
+    (64, 10),
+]"""
 
 # assignment -> [(solution cell, test cell, visible, (solution text, mistake))]
 WRONG = {
@@ -44,6 +51,11 @@ WRONG = {
           "    return counts")),
         ("class_images", "test_class_images", False,
          ("images[labels == d].mean(dim=0)", "images[labels == d].median(dim=0).values")),
+        ("class_stds", "test_class_stds", False,      # numpy's convention, dividing by n
+         ("images[labels == d].std(dim=0)", "images[labels == d].std(dim=0, correction=0)")),
+        ("class_stds", "test_class_stds", False,      # the spread of all digits together, not of each
+         ("return torch.stack([images[labels == d].std(dim=0) for d in range(10)])",
+          "return images.std(dim=0).expand(10, *images.shape[1:])")),
         ("pixel_stats", "test_pixel_stats", True,
          ("zero_fraction = float(pixel_counts[0] / pixel_counts.sum())", "zero_fraction = 0.81")),
         ("normalisation", "test_normalisation", True,
@@ -61,6 +73,10 @@ WRONG = {
         ("conv_output_size", "test_output_size_vs_torch", True,
          ("return conv_output_size(size, kernel_size, stride, padding, dilation)",
           "return conv_output_size(size, kernel_size, stride, 0, dilation)")),
+        ("predicted_shapes", "test_predicted_shapes", False,   # the second pool's output
+         ("(64, 64, 14, 14), (64, 64, 7, 7),", "(64, 64, 14, 14), (64, 64, 6, 6),")),
+        ("predicted_shapes", "test_predicted_shapes", False,   # Flatten left as a 4-D map
+         ("    (64, 3136),\n", "    (64, 64, 7, 7),\n")),
         ("trace_shapes", "test_trace_course_cnn", True,
          ("    shapes = []\n", "    shapes = []\n    x = torch.zeros(64, 1, 28, 28)\n")),
         ("in_features", "test_in_features", True,
@@ -275,6 +291,22 @@ RIGHT = {
           "onehot = torch.nn.functional.one_hot(labels, 10).float()\n"
           "    sums = onehot.T @ images.flatten(1)\n"
           "    return (sums / onehot.sum(0)[:, None]).reshape(10, *images.shape[1:])")),
+        ("class_stds", "test_class_stds", True,
+         ("return torch.stack([images[labels == d].std(dim=0) for d in range(10)])",
+          "onehot = torch.nn.functional.one_hot(labels, 10).float()\n"
+          "    n = onehot.sum(0)[:, None]\n"
+          "    flat = images.flatten(1)\n"
+          "    mean = onehot.T @ flat / n\n"
+          "    var = (onehot.T @ flat ** 2 - n * mean ** 2) / (n - 1)\n"
+          "    return var.clamp(min=0).sqrt().reshape(10, *images.shape[1:])")),
+        ("class_stds", "test_class_stds", True,
+         ("return torch.stack([images[labels == d].std(dim=0) for d in range(10)])",
+          "import numpy as np\n"
+          "    return torch.from_numpy(np.stack([images[labels == d].numpy().std(axis=0, ddof=1) for d in range(10)]))")),
+        ("class_stds", "test_class_stds", True,
+         ("return torch.stack([images[labels == d].std(dim=0) for d in range(10)])",
+          "stds = torch.zeros(10, *images.shape[1:])\n    for d in range(10):\n        group = images[labels == d]\n"
+          "        stds[d] = ((group - group.mean(0)) ** 2).sum(0).div(len(group) - 1).sqrt()\n    return stds")),
         ("pixel_stats", "test_pixel_stats", True,
          ("zero_fraction = float(pixel_counts[0] / pixel_counts.sum())",
           "zero_fraction = (train_set.data == 0).float().mean().item()")),
@@ -288,6 +320,15 @@ RIGHT = {
           "distances = ((images.flatten(1)[:, None, :] - means.flatten(1)[None]) ** 2).sum(-1)")),
     ],
     "02_layer_tracing": [
+        ("predicted_shapes", "test_predicted_shapes", True,     # lists, not tuples
+         (PREDICTED_SHAPES, "predicted_shapes = [[64, 32, 28, 28], [64, 32, 28, 28], [64, 32, 14, 14], [64, 64, 14, 14],\n"
+                            "                    [64, 64, 14, 14], [64, 64, 7, 7], [64, 3136], [64, 128], [64, 128], [64, 10]]")),
+        ("predicted_shapes", "test_predicted_shapes", True,     # worked out with the formulas of section 1
+         (PREDICTED_SHAPES, "side1 = conv_output_size(28, 3, padding=1)\npool1 = pool_output_size(side1, 2)\n"
+                            "side2 = conv_output_size(pool1, 3, padding=1)\npool2 = pool_output_size(side2, 2)\n"
+                            "predicted_shapes = [(64, 32, side1, side1)] * 2 + [(64, 32, pool1, pool1)] + "
+                            "[(64, 64, side2, side2)] * 2 + [(64, 64, pool2, pool2), (64, 64 * pool2 * pool2), "
+                            "(64, 128), (64, 128), (64, 10)]")),
         ("conv_output_size", "test_output_size_visible", True,
          ("return (size + 2 * padding - dilation * (kernel_size - 1) - 1) // stride + 1",
           "return math.floor((size + 2 * padding - dilation * (kernel_size - 1) - 1) / stride) + 1")),

@@ -21,7 +21,7 @@ def test_conda_and_pip_pin_the_same_packages():
 def test_the_stack_is_pinned():
     pinned = pins(ROOT / "requirements.txt")
     for name in ("torch", "torchvision", "nbgrader", "nbval", "jupyterlab", "matplotlib",
-                 "scikit-learn", "tqdm", "pytest"):
+                 "seaborn", "scikit-learn", "tqdm", "pytest"):
         assert name in pinned, f"{name} is not pinned in requirements.txt"
     assert pinned["torch"] == "2.14.1" and pinned["torchvision"] == "0.29.1"
 

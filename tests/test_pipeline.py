@@ -164,6 +164,23 @@ def test_the_live_lecture_has_a_students_copy_in_sync_and_free_of_answers():
         assert text.count(notebooks.BLANK) == lecture.read_text().count("### BEGIN SOLUTION")
 
 
+def test_every_lecture_has_a_students_copy_without_outputs():
+    """Students get every lecture without its outputs (notebooks/students/, written by `python -m autograder
+    release`): the instructor's copy of 01_building_a_cnn shows every shape that assignment 02 asks students
+    to predict."""
+    lectures = notebooks.lectures(ROOT)
+    assert set(notebooks.live_lectures(ROOT)) < set(lectures), "no lecture without live coding in notebooks/"
+    for lecture, copy in lectures.items():
+        assert copy.is_file(), f"{copy} is missing: run `python -m autograder release`"
+        students = nbformat.read(copy, as_version=4)
+        assert students == notebooks.blank_copy(lecture), (
+            f"{copy} is stale: run `python -m autograder release` and commit it")
+        shown = [i for i, c in enumerate(students.cells) if c.cell_type == "code" and (c.outputs or c.execution_count)]
+        assert not shown, f"{copy} shows outputs in cells {shown}"
+        assert [c.source for c in students.cells if c.cell_type == "markdown"] == [
+            c.source for c in nbformat.read(lecture, as_version=4).cells if c.cell_type == "markdown"]
+
+
 VALUED = {"check_accuracy", "accuracy", "evaluate"}       # the course's checks that return a number
 
 

@@ -23,7 +23,8 @@ def main(argv=None):
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("data", help="prepare and verify MNIST in the course data directory")
     rel = sub.add_parser("release", help="generate release/ from source/ with nbgrader, and the students' copy "
-                                         "of each live-coding lecture (notebooks/students/)")
+                                         "of each lecture (notebooks/students/: blanks for the live "
+                                         "coding, no outputs)")
     rel.add_argument("assignments", nargs="*", help="default: every assignment in source/")
     exp_ = sub.add_parser("expect", help="run the solutions once; write each source/<assignment>/expected.json")
     exp_.add_argument("assignments", nargs="*", help="default: every assignment whose expected.json is stale")
@@ -60,7 +61,7 @@ def main(argv=None):
         for name in args.assignments or course.assignments(args.course):
             course.release(args.course, name)
             print(f"released {name}")
-        for lecture, copy in notebooks.live_lectures(args.course).items():
+        for lecture, copy in notebooks.lectures(args.course).items():
             copy.parent.mkdir(exist_ok=True)
             nbformat.write(notebooks.blank_copy(lecture), copy)
             print(f"students' copy of {lecture.name} written to {copy}")

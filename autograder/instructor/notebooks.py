@@ -1,5 +1,5 @@
 """Executing notebooks: recording the outputs that nbval checks, and the expected observations;
-the students' copy of a live-coding lecture."""
+the students' copy of every lecture."""
 import json
 import os
 import tempfile
@@ -55,18 +55,23 @@ def keep_checked_outputs(nb):
 def blank_copy(path):
     """The students' copy of a lecture: nbgrader's ClearSolutions (as for the assignments) replaces
     each ### BEGIN SOLUTION ... ### END SOLUTION region, which the class writes live, by a blank;
-    no cell keeps an output."""
+    no cell keeps an output (a lecture without such regions is copied without its outputs, so that
+    students run it rather than read what an assignment asks them to predict)."""
     nb = nbformat.read(path, as_version=4)
     nb, _ = ClearSolutions(code_stub={"python": BLANK}, enforce_metadata=False).preprocess(nb, {})
     nb, _ = ClearOutput().preprocess(nb, {})
     return nb
 
 
-def live_lectures(course):
-    """{lecture in notebooks/: its students' copy in notebooks/students/}, for lectures with live-coding regions."""
+def lectures(course):
+    """{lecture in notebooks/: its students' copy in notebooks/students/}, for every lecture."""
     folder = Path(course) / "notebooks"
-    return {path: folder / "students" / path.name for path in sorted(folder.glob("*.ipynb"))
-            if "### BEGIN SOLUTION" in path.read_text()}
+    return {path: folder / "students" / path.name for path in sorted(folder.glob("*.ipynb"))}
+
+
+def live_lectures(course):
+    """The lectures with live-coding regions (### BEGIN SOLUTION), as lectures() gives them."""
+    return {path: copy for path, copy in lectures(course).items() if "### BEGIN SOLUTION" in path.read_text()}
 
 
 def stale(course):
