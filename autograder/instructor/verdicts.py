@@ -112,6 +112,13 @@ def dense_vs_cnn_verdicts(folder):
         assert c > d, f"the CNN ({c:.2%}) should beat the dense net ({d:.2%})"
 
     def shift():
+        # the accuracies the notebook measured with the student's shift_images, against the grader's own shift
+        # of the validation digits. A trained CNN keeps well over 20 % there (46 % in the solution's run), an
+        # untrained one does not; the dense net may fall near chance (17 % in that run).
+        check_claims(folder, "shift accuracies", {
+            "cnn": lambda: evaluate.accuracy(models["cnn"](), split="validation", transform=shifted)}, floor=0.2)
+        check_claims(folder, "shift accuracies", {
+            "dense": lambda: evaluate.accuracy(models["dense"](), split="validation", transform=shifted)}, floor=0.0)
         d = evaluate.accuracy(models["dense"](), transform=shifted)
         c = evaluate.accuracy(models["cnn"](), transform=shifted)
         assert c > d, f"at a {spec.SHIFT}-pixel shift the CNN ({c:.1%}) should beat the dense net ({d:.1%})"
