@@ -150,6 +150,8 @@ WRONG = {
         ("explosion", "test_explosion", True, ("return n * n * hidden + hidden", "return n * n * 128 + 128")),
         ("shift", "test_shift", True,
          ("    shifted = torch.zeros_like(images)\n", "    return torch.roll(images, (dy, dx), dims=(-2, -1))\n")),
+        ("shift", "test_shift", True,           # shifts by the image's size or more leave nothing, not an error
+         ("    if abs(dx) >= w or abs(dy) >= h:\n        return shifted\n", "")),
         ("permutation", "test_permutation", False,
          ("return images.flatten(1)[:, perm].reshape(images.shape)",
           "return images.flatten(1)[:, torch.argsort(perm)].reshape(images.shape)")),
@@ -157,9 +159,17 @@ WRONG = {
     "05_augmentation": [
         ("random_shift", "test_random_shift", True,
          ("        h, w = image.shape[-2:]\n", "        return torch.roll(image, (dy, dx), dims=(-2, -1))\n")),
+        ("random_shift", "test_random_shift", True,      # works on one image (1, H, W), not on a batch
+         ("        h, w = image.shape[-2:]\n", "        h, w = image.shape[1:]\n")),
         ("choose", "test_choose", None,
          ("return max(sweep, key=lambda strength: (sweep[strength][\"clean\"] + sweep[strength][\"perturbed\"]) / 2)",
           "return max(reversed(list(sweep)), key=lambda s: (sweep[s][\"clean\"] + sweep[s][\"perturbed\"]) / 2)")),
+        ("choose", "test_choose", None,
+         ("return max(sweep, key=lambda strength: (sweep[strength][\"clean\"] + sweep[strength][\"perturbed\"]) / 2)",
+          "return max(sweep, key=lambda s: sweep[s][\"perturbed\"])")),
+        ("choose", "test_choose", None,
+         ("return max(sweep, key=lambda strength: (sweep[strength][\"clean\"] + sweep[strength][\"perturbed\"]) / 2)",
+          "return max(sweep, key=lambda s: min(sweep[s][\"clean\"], sweep[s][\"perturbed\"]))")),
         ("robustness_curve", "test_robustness_curve", None,
          ("for level in levels]", "for level in sorted(levels)]")),
     ],
@@ -407,6 +417,12 @@ RIGHT = {
           "    h, w = images.shape[-2:]\n    m = max(h, w, abs(dx), abs(dy))\n"
           "    padded = nn.functional.pad(images, (m, m, m, m))\n"
           "    return padded[..., m - dy:m - dy + h, m - dx:m - dx + w]\n")),
+        ("shift", "test_shift", True,           # roll, then zero what wrapped around
+         ("    shifted = torch.zeros_like(images)\n",
+          "    out = torch.roll(images, (dy, dx), dims=(-2, -1))\n"
+          "    if dy > 0:\n        out[..., :dy, :] = 0\n    elif dy < 0:\n        out[..., dy:, :] = 0\n"
+          "    if dx > 0:\n        out[..., :, :dx] = 0\n    elif dx < 0:\n        out[..., :, dx:] = 0\n"
+          "    return out\n")),
         ("permutation", "test_permutation", True,
          ("return images.flatten(1)[:, perm].reshape(images.shape)",
           "return torch.index_select(images.reshape(len(images), -1), 1, perm).view_as(images)")),
@@ -418,6 +434,11 @@ RIGHT = {
         ("choose", "test_choose", None,
          ("return max(sweep, key=lambda strength: (sweep[strength][\"clean\"] + sweep[strength][\"perturbed\"]) / 2)",
           "return sorted(sweep, key=lambda s: -(sweep[s][\"clean\"] + sweep[s][\"perturbed\"]))[0]")),
+        ("choose", "test_choose", None,
+         ("return max(sweep, key=lambda strength: (sweep[strength][\"clean\"] + sweep[strength][\"perturbed\"]) / 2)",
+          "chosen, top = None, None\n    for strength, row in sweep.items():\n"
+          "        score = row[\"clean\"] + row[\"perturbed\"]\n        if top is None or score > top:\n"
+          "            chosen, top = strength, score\n    return chosen")),
         ("robustness_curve", "test_robustness_curve", None,
          ("return [accuracy(model, move(images, level), labels) for level in levels]",
           "curve = []\n    for level in levels:\n        curve.append(accuracy(model, move(images, level), labels))\n"

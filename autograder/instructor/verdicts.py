@@ -112,6 +112,14 @@ def dense_vs_cnn_verdicts(folder):
         assert c > d, f"the CNN ({c:.2%}) should beat the dense net ({d:.2%})"
 
     def shift():
+        # the accuracies the notebook measured with the student's shift_images, against the grader's own shift
+        # of the validation digits. Shifted digits may leave even a trained model near chance (the dense net
+        # keeps 17 % in the solution's run), so the floor is taken on the CNN's unshifted digits.
+        check_claims(folder, "shift accuracies", {
+            name: lambda name=name: evaluate.accuracy(models[name](), split="validation", transform=shifted)
+            for name in models}, floor=0.0)
+        unshifted = evaluate.accuracy(models["cnn"](), split="validation")
+        assert unshifted >= 0.3, f"shift accuracies: the grader measures {unshifted:.2%} for the CNN on unshifted digits; was it trained?"
         d = evaluate.accuracy(models["dense"](), transform=shifted)
         c = evaluate.accuracy(models["cnn"](), transform=shifted)
         assert c > d, f"at a {spec.SHIFT}-pixel shift the CNN ({c:.1%}) should beat the dense net ({d:.1%})"
