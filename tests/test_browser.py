@@ -16,6 +16,7 @@ import pytest
 
 from autograder.instructor import course, lab
 from conftest import ROOT
+from test_exchange import ASSIGNMENT as GRADED
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 SHOTS = ROOT / "test-output" / "browser"
@@ -213,6 +214,7 @@ def test_the_instructor_sees_the_graded_class_in_formgrader(exchanged, browser):
         shown = table.inner_text()
         for student, row in rows.items():
             assert student in shown, f"Formgrader does not list {student}: {shown[:500]}"
-        assert f"{rows['alice']['score']:g} / {rows['alice']['max']:g}" in shown, shown[:500]
+        total = rows["alice"]["max"] + course.scores(course_dir, GRADED, "alice")["manual_max"]    # written answers too
+        assert f"{rows['alice']['score']:g} / {total:g}" in shown, shown[:500]
     finally:
         view.close()

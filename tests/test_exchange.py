@@ -73,5 +73,6 @@ def test_each_student_fetches_their_own_feedback(exchanged, student):
     assert len(fetched) == 1, f"{student} fetched {len(fetched)} feedback files"
     html = fetched[0].read_text()
     row = rows[student]
-    assert f"Score: {row['score']:g} / {row['max']:g}" in html.replace(".0 ", " ").replace(".0<", "<"), html[:2000]
+    total = row["max"] + course.scores(course_dir, ASSIGNMENT, student)["manual_max"]    # written answers, not yet graded
+    assert f"Score: {row['score']:g} / {total:g}" in html.replace(".0 ", " ").replace(".0<", "<"), html[:2000]
     assert "BEGIN HIDDEN TESTS" not in html
