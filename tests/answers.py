@@ -263,24 +263,9 @@ CONV2D_NAIVE_OTHERS = [
 ]
 
 # 03's solutions to the training sanity exercises, whole, which the other correct answers below replace
-INITIAL_LOSS = ("    with torch.no_grad():\n        logits = model(images)\n"
-                "    return nn.functional.cross_entropy(logits, labels).item()")
-OVERFIT_BATCH = ("    model.train()\n    optimizer = torch.optim.Adam(model.parameters(), lr=lr)\n    losses = []\n"
-                 "    for _ in range(steps):\n        loss = nn.functional.cross_entropy(model(images), labels)\n"
-                 "        optimizer.zero_grad()\n        loss.backward()\n        optimizer.step()\n"
-                 "        losses.append(loss.item())\n    return losses")
-FIXED_TRAIN = ("    optimizer = torch.optim.SGD(model.parameters(), lr=lr)\n    loss_fn = nn.CrossEntropyLoss()\n"
-               "    losses, accuracies = [], []\n    for epoch in range(epochs):\n        model.train()\n"
-               "        order = torch.randperm(len(images))\n"
-               "        shuffled_images, shuffled_labels = images[order], labels[order]\n        total = 0.0\n"
-               "        for start in range(0, len(images), batch_size):\n"
-               "            batch_labels = shuffled_labels[start:start + batch_size]\n"
-               "            loss = loss_fn(model(shuffled_images[start:start + batch_size]), batch_labels)\n"
-               "            optimizer.zero_grad()\n            loss.backward()\n            optimizer.step()\n"
-               "            total += loss.item() * len(batch_labels)\n        losses.append(total / len(images))\n"
-               "        model.eval()\n        with torch.no_grad():\n"
-               "            accuracies.append((model(images).argmax(dim=1) == labels).float().mean().item())\n"
-               "    return losses, accuracies")
+INITIAL_LOSS = solution("03_mnist_cnn", "initial_loss", "initial_loss").rstrip("\n")
+OVERFIT_BATCH = solution("03_mnist_cnn", "overfit_batch", "overfit_batch").rstrip("\n")
+FIXED_TRAIN = solution("03_mnist_cnn", "fixed_train", "fixed_train").rstrip("\n")
 
 # assignment -> [(solution cell, test cell, True (None where the visible part needs a trained model),
 #                 (solution text, another correct answer))]
