@@ -9,9 +9,9 @@ c.CourseDirectory.course_id = "mnist-cnn"
 import os  # noqa: E402
 c.Exchange.root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "exchange")
 
-# Training cells run for a minute or two on a laptop CPU; give each cell ten.
+# Training cells run for a minute or two on a laptop CPU; give each cell ten. This is the one cell
+# timeout of Validate, `nbgrader autograde` and `python -m autograder grade`.
 c.Execute.timeout = 600
-c.ExecutePreprocessor.timeout = 600
 # Once the last cell has run (Validate, autograde), the kernel is stopped at once: a graceful
 # shutdown waits for torch's (and any student's) exit handlers, 1.2 s of every run of 03.
 c.Execute.shutdown_kernel = "immediate"
@@ -66,3 +66,8 @@ c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 # Files that notebooks write next to themselves (saved models) never go into release/, and the
 # hidden tests' expected values (expected.json) never leave source/.
 c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "*.pt", "*.pt2", "expected.json"]
+
+# Class grading (`python -m autograder grade`): every rule and limit is a GradingRules setting;
+# `python -m autograder rules` lists them all with their values. For example:
+c.GradingRules.budget_s = 900      # wall-clock seconds for all of a submission's notebooks
+c.GradingRules.memory_gb = 6.0     # memory of all of a submission's processes together

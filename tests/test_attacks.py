@@ -15,7 +15,8 @@ import time
 
 import pytest
 
-from autograder.instructor import course, grading, sandbox
+from autograder.instructor import course, grading, jobs, sandbox
+from autograder.instructor.rules import GradingRules
 from autograder.student import data
 from conftest import ROOT
 from test_class_grading import TESTS, edit, submit, tiny_course
@@ -168,7 +169,7 @@ def attacked(tmp_path_factory):
     for student, (flood, _) in FLOODS.items():
         submit(course_dir, student, {"tiny.ipynb": edit(base, insert=(0, flood)).encode()})
     package = digest_tree(ROOT / "autograder") | data_files()
-    before = {s: grading.digest(f) for s, f in grading.submissions(course_dir, "tiny").items()}
+    before = {s: jobs.digest(f, GradingRules()) for s, f in jobs.submissions(course_dir, "tiny").items()}
     os.environ["COURSE_SECRET"] = "a token of the instructor's"
     try:
         rows = grading.grade(course_dir, "tiny", workers=4, budget_s=60, memory_gb=4)     # mostly waiting: 4 on 2 cores
@@ -221,7 +222,7 @@ def test_the_honest_student_is_graded_as_if_alone(attacked):
 def test_nothing_outside_the_scratch_folder_changed(attacked):
     course_dir, _, before, package = attacked
     assert digest_tree(ROOT / "autograder") | data_files() == package, "student code wrote into the autograder or the data"
-    after = {s: grading.digest(f) for s, f in grading.submissions(course_dir, "tiny").items()}
+    after = {s: jobs.digest(f, GradingRules()) for s, f in jobs.submissions(course_dir, "tiny").items()}
     assert after == before, "student code changed a submission"
 
 

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from autograder.student import evaluate
-from autograder.instructor import grading, verdicts, worker
+from autograder.instructor import forked, grading, verdicts
 from autograder.student.submit import save
 from test_class_grading import edit, submit, tiny_course
 
@@ -137,7 +137,7 @@ def slow_graph(folder, repeats=900):
 def test_the_graders_checks_of_a_graph_have_a_time_budget(tmp_path):
     slow_graph(tmp_path)
     started = time.monotonic()
-    verdict, reason = worker.bounded(functools.partial(verdicts.judge, "03_mnist_cnn", tmp_path, ["test_accuracy"]),
+    verdict, reason = forked.bounded(functools.partial(verdicts.judge, "03_mnist_cnn", tmp_path, ["test_accuracy"]),
                                      seconds=5, memory_bytes=2**30)
     assert verdict is None and "ran past their 5 s" in reason, (verdict, reason)
     assert time.monotonic() - started < 15
@@ -149,7 +149,7 @@ def test_the_graders_checks_of_a_graph_have_a_memory_cap(tmp_path):
              node("big", "aten.constant_pad_nd.default", {"node": "x"}, [0, 0, 0, 0, 0, 0, 0, 2**20]),
              {"op": "output", "name": "output", "args": [[{"node": "big"}]], "kwargs": {"dict": {}}}]
     write_graph(tmp_path, "model", nodes, {})
-    verdict, reason = worker.bounded(functools.partial(verdicts.judge, "03_mnist_cnn", tmp_path, ["test_accuracy"]),
+    verdict, reason = forked.bounded(functools.partial(verdicts.judge, "03_mnist_cnn", tmp_path, ["test_accuracy"]),
                                      seconds=60, memory_bytes=2**30)
     assert reason or "allocate" in verdict["test_accuracy"], (verdict, reason)
 

@@ -23,8 +23,11 @@ import psutil
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from autograder.instructor import course, grading, notebooks, processes, worker
+from autograder.instructor import course, grading, jobs, notebooks, processes, worker
+from autograder.instructor.rules import GradingRules
 from conftest import ROOT
+
+RULES = GradingRules()
 
 ANSWERS = {
     "add": "def add(a, b):\n    ### BEGIN SOLUTION\n    return a + b\n    ### END SOLUTION",
@@ -157,7 +160,7 @@ def class_course(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def graded(class_course):
-    before = {s: grading.digest(f) for s, f in grading.submissions(class_course, "tiny").items()}
+    before = {s: jobs.digest(f, RULES) for s, f in jobs.submissions(class_course, "tiny").items()}
     # Three workers on two cores: these submissions mostly wait (kernel starts, a sleep, the 10 s loop);
     # with four, the memory bomb took 6.4 s of its 10 s budget in CI.
     rows = grading.grade(class_course, "tiny", workers=3, budget_s=10, memory_gb=2)   # the others take 1-4 s
@@ -189,7 +192,7 @@ def test_where_each_submissions_time_went_is_recorded(graded):
 
 def test_student_code_changed_no_other_submission(graded):
     course_dir, _, before = graded
-    after = {s: grading.digest(f) for s, f in grading.submissions(course_dir, "tiny").items()}
+    after = {s: jobs.digest(f, RULES) for s, f in jobs.submissions(course_dir, "tiny").items()}
     assert after == before
 
 
@@ -436,13 +439,13 @@ def test_a_course_database_elsewhere_stays_with_the_instructor(tmp_path):
     rows = grading.grade(course_dir, "tiny", workers=1, budget_s=20, log=lambda m: None)
     assert rows[0]["score"] == 5 and course.scores(course_dir, "tiny", "good")["auto"] == 5, rows
     assert not (course_dir / "gradebook.db").exists()
-    expected = grading.expectations(course_dir, "tiny")
-    (job,) = grading.make_jobs(course_dir, "tiny", ["good"], grading.template_gradebook(course_dir, "tiny"),
-                               expected, 1, 20, 1)
+    expected = jobs.expectations(course_dir, "tiny")
+    (job,) = jobs.make_jobs(course_dir, "tiny", ["good"], jobs.template_gradebook(course_dir, "tiny"),
+                            expected, RULES, 1)
     (tmp_path / "scratch").mkdir()
-    worker.prepare(job, tmp_path / "scratch")
-    assert course.db_url(tmp_path / "scratch") == f"sqlite:///{tmp_path / 'scratch' / 'gradebook.db'}"
-    assert str(real) not in job["config"], "the worker was told where the course's database is"
+    _, config, _ = worker.prepare(job, tmp_path / "scratch")
+    assert config.CourseDirectory.db_url == f"sqlite:///{tmp_path / 'scratch' / 'gradebook.db'}"
+    assert str(real) not in json.dumps(job.settings), "the worker was told where the course's database is"
 
 
 def test_a_submission_enters_the_gradebook_with_its_grades_and_no_warning(tmp_path):

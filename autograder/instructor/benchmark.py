@@ -7,6 +7,7 @@ import json
 import platform
 import threading
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 import nbformat
@@ -160,6 +161,7 @@ def run(course_dir, out_dir=None):
     paths = sorted((course_dir / "source").glob("*/*.ipynb")) + sorted((course_dir / "notebooks").glob("*.ipynb"))
     result = {"machine": f"{platform.processor() or platform.machine()}, {psutil.cpu_count()} cores, "
                          f"{'GPU ' + torch.cuda.get_device_name() if device == 'cuda' else 'no GPU'}, torch {torch.__version__}",
+              "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
               "notebooks": [], "grader_eval_seconds": grader_seconds(device)}
     for path in paths:
         print(f"running {path.relative_to(course_dir)} ...", flush=True)
@@ -174,7 +176,7 @@ def run(course_dir, out_dir=None):
 
 
 def markdown(result, course_dir):
-    lines = [f"Machine: {result['machine']}", "",
+    lines = [f"Machine: {result['machine']}; measured {result.get('date', 'at an unknown date')}", "",
              "| notebook | wall time (s) | peak memory (MB) | device | final accuracies (validation, else test) |", "|---|---|---|---|---|"]
     for n in result["notebooks"]:
         accs = ", ".join(f"{k} {100 * v:.2f} %" for k, v in n["accuracies"].items()) or "-"

@@ -7,10 +7,12 @@ import nbformat
 from autograder.instructor import (
     course,
     demo,
+    executors,
     export,
     grading,
     handout,
     notebooks,
+    rules,
     split,
 )
 from autograder.student import data
@@ -31,11 +33,13 @@ def main(argv=None):
     sub.add_parser("demo", help="release everything, autograde the sample submissions, print grades")
     grd = sub.add_parser("grade", help="grade every new submission of the assignments, in parallel")
     grd.add_argument("assignments", nargs="+")
-    grd.add_argument("--workers", type=int, help="submissions at a time (default: one per core)")
+    grd.add_argument("--workers", type=int, help="submissions at a time (default: GradingRules.workers)")
     grd.add_argument("--regrade", action="store_true", help="grade unchanged submissions again")
-    grd.add_argument("--budget", type=int, default=900, help="wall-clock seconds per submission")
-    grd.add_argument("--memory-gb", type=float, default=6.0, help="memory cap per submission")
+    grd.add_argument("--budget", type=int, help="wall-clock seconds per submission (default: GradingRules.budget_s)")
+    grd.add_argument("--memory-gb", type=float, help="memory cap per submission (default: GradingRules.memory_gb)")
     grd.add_argument("--scheduler", help="address of a Dask scheduler, e.g. tcp://10.0.0.5:8786")
+    sub.add_parser("rules", help="every grading rule and limit, with this course's values (c.GradingRules.<name> "
+                                 "in nbgrader_config.py sets them)")
     fbk = sub.add_parser("feedback", help="HTML feedback per student, hidden tests hidden")
     fbk.add_argument("assignment")
     exp = sub.add_parser("export", help="grades CSV: a column per graded test cell, or for Canvas or Moodle")
@@ -70,15 +74,17 @@ def main(argv=None):
             notebooks.expect(args.course / "source" / name)
             print(f"expected.json written for {name}")
     elif args.command == "demo":
-        grading.fresh_processes()       # the grading server imports the grader while the data are checked
+        executors.fresh_processes()     # the grading server imports the grader while the data are checked
         prepare_data()
         demo.run(args.course)
     elif args.command == "grade":
         if not args.scheduler:
-            grading.fresh_processes()
+            executors.fresh_processes()
         prepare_data()
-        grading.grade(args.course, args.assignments, args.workers, args.regrade, args.budget,
-                      args.memory_gb, args.scheduler)
+        grading.grade(args.course, args.assignments, args.regrade, args.scheduler, workers=args.workers,
+                      budget_s=args.budget, memory_gb=args.memory_gb)
+    elif args.command == "rules":
+        print(rules.describe(args.course))
     elif args.command == "feedback":
         course.feedback(args.course, args.assignment)
         print(f"feedback written to {args.course / 'feedback'}")
@@ -93,7 +99,7 @@ def main(argv=None):
             if not set(names) <= {a.name for a in gb.assignments}:
                 exp.error(f"no assignment {args.assignment} in the gradebook")
             rows = export.LMS[args.format](gb, names)
-        export.write_rows(rows, path)
+        export.write_table(rows, path)
         print(f"{args.format} grades written to {path}")
     elif args.command == "benchmark":
         from autograder.instructor import benchmark

@@ -3,7 +3,6 @@
 The repository root is an nbgrader course directory (source/, release/, nbgrader_config.py);
 every function here takes the course directory so that tests can run the same steps on a copy.
 """
-import csv
 import functools
 import os
 import shutil
@@ -19,7 +18,7 @@ from sqlalchemy.exc import SAWarning
 from traitlets.config import Config
 from traitlets.config.loader import PyFileConfigLoader
 
-SOLUTION_MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION")
+from autograder.instructor import markers
 
 # nbgrader runs `alembic heads` in a subprocess (1.6 s) each time it creates a gradebook (a release
 # into a new course, each grading run's template); the answer depends only on the installed
@@ -99,8 +98,8 @@ def is_answer(cell):
 
 
 def strip_markers(source):
-    return "\n".join(line for line in source.splitlines()
-                     if line.strip() not in SOLUTION_MARKERS)
+    """A solution's source without its region markers: the code an instructor wrote."""
+    return markers.without_marker_lines(source, markers.solution())
 
 
 def db_url(course):
@@ -131,9 +130,3 @@ def scores(course, assignment, student):
                     result["manual_max"] += grade.max_score
         return result
 
-
-def write_csv(rows, path):
-    with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)

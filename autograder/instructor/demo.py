@@ -11,7 +11,7 @@ from pathlib import Path
 
 import nbformat
 
-from autograder.instructor import course, grading
+from autograder.instructor import course, export, grading
 
 SAMPLE_STUDENTS = ("solution", "partial", "untouched")
 # the partial student's answer cells, where not slice(1, None, 2): none that trains a model
@@ -77,7 +77,7 @@ def run(course_dir, log=print):
     # One pool for the whole course, the long assignments first: no core waits for the last one.
     grading.grade(course_dir, course.assignments(course_dir)[::-1], regrade=True, log=log)
     rows = grade_rows(course_dir)
-    course.write_csv(rows, course_dir / "grades.csv")
+    export.write_table(export.table(rows, list(rows[0])), course_dir / "grades.csv")
     log(format_table(rows))
     log(f"Grades written to {course_dir / 'grades.csv'}; manual points are for nbgrader's formgrader.")
     return rows

@@ -41,11 +41,18 @@ def write(rows, path):
     """One CSV for all rows: a test cell's column is empty where another assignment has none."""
     columns = list(dict.fromkeys(key for row in rows for key in row))
     totals = ["autograded", "autograded_max", "manual", "total", "max"]
-    columns = [c for c in columns if c not in totals] + totals
+    write_table(table(rows, [c for c in columns if c not in totals] + totals), path)
+
+
+def table(rows, columns):
+    """Dict rows as a table: the header, then each row's values in the columns' order (None where it has none)."""
+    return [columns] + [[row.get(column) for column in columns] for row in rows]
+
+
+def write_table(rows, path):
+    """The course's one CSV writer: rows of values, the header first; None is an empty cell."""
     with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows(rows)
+        csv.writer(f).writerows(rows)
 
 
 class CellScores(ExportPlugin):
@@ -108,12 +115,6 @@ def moodle_rows(gradebook, assignments=(), students=()):
 LMS = {"canvas": canvas_rows, "moodle": moodle_rows}
 
 
-def write_rows(rows, path):
-    """A CSV of rows; None is an empty cell."""
-    with open(path, "w", newline="") as f:
-        csv.writer(f).writerows(rows)
-
-
 class LmsGrades(ExportPlugin):
     """nbgrader's export as a file an LMS imports: one column per assignment, a row per student."""
 
@@ -121,7 +122,7 @@ class LmsGrades(ExportPlugin):
 
     def export(self, gradebook):
         to = self.to or f"{self.lms}.csv"
-        write_rows(LMS[self.lms](gradebook, [str(a) for a in self.assignment], [str(s) for s in self.student]), to)
+        write_table(LMS[self.lms](gradebook, [str(a) for a in self.assignment], [str(s) for s in self.student]), to)
         self.log.info("%s grades written to %s", self.lms, to)
 
 

@@ -1,13 +1,12 @@
 """Preprocessors that fix nbgrader 0.9.6 behaviour the course relies on (see nbgrader_config.py)."""
 import json
-import re
 
 from nbformat.v4 import new_output
 from nbgrader import utils
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor
 from traitlets import Integer
 
-HIDDEN = re.compile(r"### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS", re.S)
+from autograder.instructor import markers
 
 
 class DeduplicateGradeIds(NbGraderPreprocessor):
@@ -44,7 +43,7 @@ class HideHiddenTests(NbGraderPreprocessor):
 
     def preprocess_cell(self, cell, resources, index):
         if utils.is_grade(cell) and cell.cell_type == "code":
-            cell.source = HIDDEN.sub(self.placeholder, cell.source)
+            cell.source = markers.region(markers.hidden_tests(self.config)).sub(self.placeholder, cell.source)
             for output in cell.get("outputs", []):
                 if output.get("output_type") == "error":
                     output["traceback"] = [f"{output.get('ename')}: {output.get('evalue')}"]
@@ -57,17 +56,17 @@ class OutputsBeforeHiddenTests(NbGraderPreprocessor):
     From that cell on, the student's code has seen hidden test source (an IPython hook gets every cell)
     and could print it in any encoding, reversed or in base64, which no text filter can catch. So
     later cells keep no output; a later test cell that failed says only that, and the grader's own
-    reasons reach the student as comments (autograder/instructor/grading.py). Runs before HideHiddenTests.
+    reasons reach the student as comments (autograder/instructor/recording.py). Runs before HideHiddenTests.
     """
 
     def preprocess(self, nb, resources):
-        entered = False
+        entered, begin = False, markers.hidden_tests(self.config)[0]
         for cell in nb.cells:
             if cell.cell_type != "code":
                 continue
             # Only a grade cell holds hidden tests (its source comes from the gradebook); a student's cell
             # may hold the marker as text, and is never searched with a pattern.
-            entered = entered or (utils.is_grade(cell) and "### BEGIN HIDDEN TESTS" in cell.source)
+            entered = entered or (utils.is_grade(cell) and begin in cell.source)
             if entered:
                 failed = any(o.get("output_type") == "error" or o.get("name") == "stderr" for o in cell.outputs)
                 cell.outputs = [new_output("error", ename="TestFailed", traceback=[], evalue=(

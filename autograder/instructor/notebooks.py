@@ -10,7 +10,7 @@ from nbclient import NotebookClient
 from nbgrader.preprocessors import ClearOutput, ClearSolutions
 
 from autograder.instructor import course as course_mod
-from autograder.instructor import observations
+from autograder.instructor import markers, observations
 from autograder.student import observe
 
 CHECKED = "nbval-check-output"
@@ -70,8 +70,9 @@ def lectures(course):
 
 
 def live_lectures(course):
-    """The lectures with live-coding regions (### BEGIN SOLUTION), as lectures() gives them."""
-    return {path: copy for path, copy in lectures(course).items() if "### BEGIN SOLUTION" in path.read_text()}
+    """The lectures with live-coding regions (nbgrader's solution regions), as lectures() gives them."""
+    begin = markers.solution(course_mod.config(course))[0]
+    return {path: copy for path, copy in lectures(course).items() if begin in path.read_text()}
 
 
 def stale(course):

@@ -27,15 +27,16 @@ def read_records(folder, field="key"):
     return found
 
 
-def judge(expected, folder):
-    """{test cell: None or the reason} for every cell that expected.json has checks for."""
+def judge(expected, folder, rel_tol, abs_tol):
+    """{test cell: None or the reason} for every cell that expected.json has checks for, numbers
+    compared within the tolerances."""
     try:
         actual = read_records(folder)
     except untrusted.Refused as refused:
         return {cell: f"the grader refused your notebook's records: {refused}" for cell in expected["cells"]}
     verdicts = {}
     for cell, checks in expected["cells"].items():
-        reasons = [compare(key, value, actual.get(key, MISSING)) for key, value in checks.items()]
+        reasons = [compare(key, value, actual.get(key, MISSING), rel_tol, abs_tol) for key, value in checks.items()]
         verdicts[cell] = next((r for r in reasons if r), None)
     return verdicts
 

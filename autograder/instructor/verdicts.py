@@ -14,6 +14,7 @@ import torch
 from torchvision.transforms.v2 import functional as TF
 
 from autograder.instructor import graph, models, observations
+from autograder.instructor.rules import GradingRules
 from autograder.student import cnn, evaluate, spec
 
 
@@ -22,16 +23,17 @@ def load(folder, name):
     return graph.load(folder, name)
 
 
-def check_claims(folder, key, measure, floor=0.3):
+def check_claims(folder, key, measure, tolerance, floor=0.3):
     """The accuracies a notebook reports under `key`, {name: accuracy}, against the grader's own
-    measurements, `measure` {name: function}: equal within 0.05 points, as the test cell asks. Each
+    measurements, `measure` {name: function}: equal within `tolerance` (0.05 points, as the test cells
+    ask, unless the course's GradingRules.claim_tolerance says otherwise). Each
     measured accuracy must also reach `floor` (chance is 10 %): an untrained model reported honestly
     earns nothing."""
     claims = observations.read_records(folder, "claim").get(key)
     assert isinstance(claims, dict), f"{key}: your notebook never got to this check"
     for name, how in measure.items():
         claimed, measured = claims.get(name), how()
-        assert isinstance(claimed, (int, float)) and abs(claimed - measured) <= 0.0005, \
+        assert isinstance(claimed, (int, float)) and abs(claimed - measured) <= tolerance, \
             f"{key}: your notebook reports {claimed!r} for {name}, the grader measures {measured:.4f}"
         assert measured >= floor, f"{key}: the grader measures {measured:.2%} for {name}; was it trained?"
 
@@ -67,8 +69,9 @@ def dense_model(folder, name):
     return model
 
 
-def cnn_verdicts(folder, name="model", threshold=spec.CNN_ACCURACY):
-    """The checks of 03's model cells, as the cells make them (visible and hidden parts)."""
+def cnn_verdicts(folder, tolerance=None, name="model", threshold=spec.CNN_ACCURACY):
+    """The checks of 03's model cells, as the cells make them (visible and hidden parts); 03 reports no
+    accuracies of its own, so `tolerance` is not used."""
     def model():
         return load(folder, name)
 
@@ -102,7 +105,7 @@ def shift_transform(dx, dy):
     return lambda images: TF.affine(images, angle=0.0, translate=[dx, dy], scale=1.0, shear=[0.0, 0.0])
 
 
-def dense_vs_cnn_verdicts(folder):
+def dense_vs_cnn_verdicts(folder, tolerance):
     shifted = shift_transform(spec.SHIFT, spec.SHIFT)
     models = {"dense": lambda: dense_model(folder, "dense"), "cnn": lambda: course_model(folder, "cnn")}
 
@@ -115,7 +118,7 @@ def dense_vs_cnn_verdicts(folder):
         # the accuracies the notebook measured with the student's shift_images, against the grader's own shift
         # of the validation digits. Shifted digits may leave even a trained model near chance (the dense net
         # keeps 17 % in the solution's run), so the floor is taken on the CNN's unshifted digits.
-        check_claims(folder, "shift accuracies", {
+        check_claims(folder, "shift accuracies", tolerance=tolerance, measure={
             name: lambda name=name: evaluate.accuracy(models[name](), split="validation", transform=shifted)
             for name in models}, floor=0.0)
         unshifted = evaluate.accuracy(models["cnn"](), split="validation")
@@ -125,13 +128,13 @@ def dense_vs_cnn_verdicts(folder):
         assert c > d, f"at a {spec.SHIFT}-pixel shift the CNN ({c:.1%}) should beat the dense net ({d:.1%})"
 
     def comparison():
-        check_claims(folder, "comparison val_acc", {
+        check_claims(folder, "comparison val_acc", tolerance=tolerance, measure={
             name: lambda name=name: evaluate.accuracy(models[name](), split="validation") for name in models})
 
     return {"test_accuracies": accuracies, "test_shift_robustness": shift, "test_comparison": comparison}
 
 
-def augmentation_verdicts(folder):
+def augmentation_verdicts(folder, tolerance):
     def robust():
         plain, augmented = course_model(folder, "plain"), course_model(folder, "augmented")
         evaluate.check_accuracy(augmented, spec.AUGMENTED_ACCURACY, name="the augmented model")
@@ -143,7 +146,7 @@ def augmentation_verdicts(folder):
                                               f"needed > {100 * spec.AUGMENTATION_GAIN:g}")
 
     def sweep():
-        check_claims(folder, "sweep accuracies", {
+        check_claims(folder, "sweep accuracies", tolerance=tolerance, measure={
             f"{model} {kind}": lambda model=model, kind=kind: evaluate.accuracy(
                 course_model(folder, model), split="validation", perturbed=kind == "perturbed")
             for model in ("sweep0", "sweep2") for kind in ("clean", "perturbed")})
@@ -151,20 +154,20 @@ def augmentation_verdicts(folder):
     return {"test_augmented_model": robust, "test_sweep": sweep}
 
 
-def regularisation_verdicts(folder):
+def regularisation_verdicts(folder, tolerance):
     def on_validation(name, batch_norm=(False,)):
         return lambda: evaluate.accuracy(course_model(folder, name, batch_norm), split="validation")
 
     def final():
         model = course_model(folder, "final", batch_norm=(False, True))
         measured = evaluate.check_accuracy(model, spec.REGULARISED_ACCURACY, name="the final model")
-        check_claims(folder, "final test accuracy", {"final": lambda: measured})
+        check_claims(folder, "final test accuracy", tolerance=tolerance, measure={"final": lambda: measured})
 
     return {
-        "test_regularisers": lambda: check_claims(folder, "small-data accuracies", {
+        "test_regularisers": lambda: check_claims(folder, "small-data accuracies", tolerance=tolerance, measure={
             "small plain": on_validation("small plain"), "small batch norm": on_validation("small batch norm", (True,))},
             floor=0.8),
-        "test_sweep": lambda: check_claims(folder, "sweep accuracies", {
+        "test_sweep": lambda: check_claims(folder, "sweep accuracies", tolerance=tolerance, measure={
             name: on_validation(name) for name in ("sweep sgd 0.1", "sweep adam 0.001")}),
         "test_final": final,
     }
@@ -180,14 +183,14 @@ VERDICTS = {
 }
 
 
-def judge(assignment, folder, only=None):
+def judge(assignment, folder, only=None, rules=None):
     """{test cell: None if passed, else the reason} for the assignment's external verdicts (those of
     the cells in `only`, if given). Every failure is a reason, whatever the files made the checks do:
     never an exception."""
     if assignment not in VERDICTS:
         return {}
     cells, make = VERDICTS[assignment]
-    checks = make(folder)
+    checks = make(folder, (rules or GradingRules()).claim_tolerance)
     verdicts = {}
     for cell in only or cells:
         try:
@@ -200,11 +203,12 @@ def judge(assignment, folder, only=None):
     return verdicts
 
 
-def decide(assignment, expected, folder, test_cells):
+def decide(assignment, expected, folder, test_cells, rules=None):
     """{test cell: None or the reason} for every test cell of the notebook: the model verdicts and
     the hidden tests' observations, judged here. A test cell with no check outside the kernel
     gets no points: what the kernel says about itself is never enough."""
-    found = observations.judge(expected, folder) if expected else {}
-    for cell, reason in judge(assignment, folder).items():
+    rules = rules or GradingRules()
+    found = observations.judge(expected, folder, rules.rel_tol, rules.abs_tol) if expected else {}
+    for cell, reason in judge(assignment, folder, rules=rules).items():
         found[cell] = found.get(cell) or reason
     return {cell: found.get(cell, "the grader has no check of its own for this test") for cell in test_cells}

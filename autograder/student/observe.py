@@ -50,6 +50,7 @@ def write(record):
 
 
 MISSING = object()
+REL_TOL, ABS_TOL = 1e-4, 1e-6       # the grader's are GradingRules.rel_tol and abs_tol
 
 
 def plain(value):
@@ -65,27 +66,27 @@ def plain(value):
     raise TypeError(f"observe() takes numbers, strings, lists, dicts and tensors, not {type(value).__name__}")
 
 
-def same(expected, actual):
-    """Equal, floats to 1e-4 relative (GPU and CPU round differently), structure exactly."""
+def same(expected, actual, rel_tol=REL_TOL, abs_tol=ABS_TOL):
+    """Equal, floats within the tolerances (GPU and CPU round differently), structure exactly."""
     if isinstance(expected, bool) or isinstance(actual, bool):
         return expected is actual
     if isinstance(expected, (int, float)) and isinstance(actual, (int, float)):
-        return math.isclose(expected, actual, rel_tol=1e-4, abs_tol=1e-6) if isinstance(expected, float) \
+        return math.isclose(expected, actual, rel_tol=rel_tol, abs_tol=abs_tol) if isinstance(expected, float) \
             else expected == actual
     if isinstance(expected, list) and isinstance(actual, list):
-        return len(expected) == len(actual) and all(same(e, a) for e, a in zip(expected, actual))
+        return len(expected) == len(actual) and all(same(e, a, rel_tol, abs_tol) for e, a in zip(expected, actual))
     if isinstance(expected, dict) and isinstance(actual, dict):
-        return expected.keys() == actual.keys() and all(same(expected[k], actual[k]) for k in expected)
+        return expected.keys() == actual.keys() and all(same(expected[k], actual[k], rel_tol, abs_tol) for k in expected)
     return expected == actual
 
 
-def compare(key, expected, actual):
+def compare(key, expected, actual, rel_tol=REL_TOL, abs_tol=ABS_TOL):
     """None if `actual` is what the solution gives for `key`, else a reason that reveals no answer."""
     if expected is MISSING:
         return f"the grader does not know the check {key!r}"
     if actual is MISSING:
         return f"{key}: your notebook never got to this check"
-    return None if same(expected, actual) else f"{key}: your result differs from the expected one"
+    return None if same(expected, actual, rel_tol, abs_tol) else f"{key}: your result differs from the expected one"
 
 
 def expected_here():
