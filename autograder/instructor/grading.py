@@ -12,6 +12,7 @@ import fcntl
 import functools
 import hashlib
 import json
+import logging
 import multiprocessing
 import multiprocessing.forkserver
 import os
@@ -274,12 +275,18 @@ def executor(workers, scheduler, stopping):
     if scheduler:
         from distributed import Client
 
-        with Client(scheduler) as client:
+        try:
+            client = Client(scheduler)
+        except OSError as error:
+            raise SystemExit(f"cannot reach the Dask scheduler at {scheduler}: {error}") from None
+        with client:
             pool = client.get_executor(pure=False)
             try:
                 yield pool, worker.grade_submission
             finally:
                 pool.shutdown(wait=False)
+                if client.status == "connecting":       # the scheduler was lost: Dask's client, closed while it
+                    logging.getLogger("distributed.client").setLevel(logging.CRITICAL)    # retries, logs tracebacks
         return
     pool = concurrent.futures.ThreadPoolExecutor(workers)
     try:
@@ -408,6 +415,10 @@ def collect(course_dir, futures, keys, state):
     recorded = []
     with tqdm(total=len(futures), desc="grading", unit="submission") as bar:
         for future in concurrent.futures.as_completed(futures):
+            if future.cancelled():      # by Dask, which cancels every task when it loses the scheduler
+                raise SystemExit(f"grading stopped: the Dask scheduler was lost, or it cancelled the grading. "
+                                 f"The {len(recorded)} submissions graded in this run are recorded; run the "
+                                 "same command again (with a scheduler) to grade the others.")
             result = outcome(future, futures[future])
             assignment, student = result["assignment"], result["student"]
             recording = time.monotonic()

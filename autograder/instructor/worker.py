@@ -87,6 +87,7 @@ class Nbgrader:
             os.chdir(cwd)
             os.environ.clear()
             os.environ.update(env)
+            tempfile.tempdir = None             # read TMPDIR again: the worker's was cached before the fork
             NbGraderApp.launch_instance(argv=argv)
             return 0
         except SystemExit as stop:
@@ -194,7 +195,11 @@ def prepare(job, scratch):
                 "memory_bytes": job["memory_bytes"]}
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
            "JUPYTER_PATH": sandbox.kernel_spec(scratch / "jupyter"), "JUPYTER_RUNTIME_DIR": str(scratch / "runtime"),
-           sandbox.SETTINGS: json.dumps(settings)}
+           sandbox.SETTINGS: json.dumps(settings),
+           # The course's settings only (nbgrader_config.py in the scratch course), never this machine's
+           # Jupyter config (/etc/jupyter, ~/.jupyter: a hub's exchange, say), which nbgrader would merge
+           # in; the empty config folder that jupyter_core makes for it goes into the scratch course.
+           "JUPYTER_NO_CONFIG": "1", "TMPDIR": str(scratch / "runtime")}
     return ["autograde", assignment, f"--student={student}", "--force"], env
 
 
