@@ -305,13 +305,14 @@ def timed_grading(course_dir, assignment, workers, budget_s):
     wall = time.monotonic() - started
     sampler.running = False
     state = grading.load_state(course_dir)[assignment]
-    overhead = [sum(e["phases"].values()) - e["phases"].get("the student's cells", 0)
-                for e in state.values() if e["phases"]]
+    timed = [e["phases"] for e in state.values() if e["phases"]]
+    overhead = [sum(p.values()) - p.get("the student's cells", 0) for p in timed]
     cores = min(workers, os.cpu_count() or 1)
     return {"assignment": assignment, "submissions": len(rows), "workers": workers, "wall_seconds": round(wall, 1),
             "per_hour_per_core": round(len(rows) * 3600 / wall / cores, 1),
             "overhead_mean_seconds": round(sum(overhead) / len(overhead), 2), "overhead_max_seconds": round(max(overhead), 2),
             "overhead_over_5_seconds": sum(o > 5 for o in overhead),
+            "test_cells_mean_seconds": round(sum(p.get("test cells", 0) for p in timed) / len(timed), 2),
             "timed": len(overhead), "peak_tree_rss_mb": round(sampler.peak / 2**20),
             "peak_grader_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
             "course_disk_mb": round(worker.disk_usage(course_dir) / 2**20, 1),
@@ -361,12 +362,13 @@ def class_markdown(figures):
     for r in figures["results"]:
         lines.append(f"| {r['assignment']} | {r['submissions']} | {r['workers']} | {r['wall_seconds']} | "
                      f"{r['per_hour_per_core']} | {r['overhead_mean_seconds']} / {r['overhead_max_seconds']} "
-                     f"({r['overhead_over_5_seconds']} of {r['timed']} over 5 s) | "
+                     f"({r['overhead_over_5_seconds']} of {r['timed']} over 5 s; test cells {r['test_cells_mean_seconds']}) | "
                      f"{r['peak_grader_rss_mb']} / {r['peak_tree_rss_mb']} | {r['course_disk_mb']} | {r['mean_points']} |")
     lines += ["", "The grader's overhead is everything but the student's cells (grading_state.json's phases: a fresh "
               "process, the grader's data, nbgrader and the kernel, the test cells, the verdicts, recording), over "
-              "the submissions graded to the end. The memory of all processes sums each one's resident memory (pages "
-              "the grading processes share with their server count once per process).", "",
+              "the submissions graded to the end; the test cells' share (the assignment's own checks) is given "
+              "apart. The memory of all processes sums each one's resident memory (pages the grading processes "
+              "share with their server count once per process).", "",
               "Submissions of the small assignment, by kind: "
               + ", ".join(f"{kind} {n}" for kind, n in sorted(figures["kinds"].items())) + "."]
     return "\n".join(lines) + "\n"
