@@ -227,3 +227,15 @@ def test_a_lost_scheduler_ends_grade_with_a_message_and_a_rerun_resumes(cluster,
     assert scores_in(course_dir) == local_scores
     assert len(gradebook_rows(course_dir)) == len(set(gradebook_rows(course_dir)))
     assert json.loads((course_dir / grading.STATE).read_text())["tiny"].keys() == set(CLASS) | {"not_json"}
+
+
+def test_a_scheduler_that_cannot_be_reached_is_said_plainly(tmp_path):
+    course_dir = make_class(tmp_path)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    done = subprocess.run([sys.executable, "-m", "autograder", "--course", str(course_dir), "grade", "tiny",
+                           "--scheduler", f"tcp://127.0.0.1:{closed}"], capture_output=True, text=True,
+                          env=os.environ | {"DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT": "3s"})
+    assert done.returncode == 1 and "cannot reach the Dask scheduler at tcp://127.0.0.1" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr and grading.load_state(course_dir) == {}
