@@ -8,6 +8,7 @@ import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from autograder.instructor import benchmark
+from conftest import ROOT
 
 
 def test_a_notebook_report_has_time_memory_device_accuracies_and_sections(tmp_path):
@@ -46,3 +47,21 @@ def test_the_markdown_table_lists_every_notebook_and_recipe(tmp_path):
     assert "1.2 s" in table
     assert "per section of a.ipynb: Part 1 1; Part 2 2.5; Part 3 8.5." in table
 
+
+
+def test_the_generated_class_has_every_kind_and_the_release_as_its_base(tmp_path):
+    """The class of `benchmark --class`: the small assignment's release with each kind's answers."""
+    from autograder.instructor import course
+
+    (tmp_path / "nbgrader_config.py").write_text((ROOT / "nbgrader_config.py").read_text())
+    benchmark.small_assignment(tmp_path)
+    course.release(tmp_path, benchmark.SMALL)
+    kinds = benchmark.generated_class(tmp_path, 60)
+    assert set(kinds.values()) == set(benchmark.KINDS) and len(kinds) == 60
+    path = tmp_path / "submitted" / "student0000" / benchmark.SMALL / f"{benchmark.SMALL}.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    answers = {c.metadata.nbgrader["grade_id"]: c.source for c in nb.cells}
+    assert answers["square"] == benchmark.KINDS["solution 0"]["square"] and "assert square(3) == 9" in answers["test_square"]
+    deleted = next(s for s, k in kinds.items() if k == "deleted test")
+    nb = nbformat.read(tmp_path / "submitted" / deleted / benchmark.SMALL / f"{benchmark.SMALL}.ipynb", as_version=4)
+    assert "test_square" not in [c.metadata.nbgrader["grade_id"] for c in nb.cells]

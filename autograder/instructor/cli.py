@@ -47,7 +47,15 @@ def main(argv=None):
     exp.add_argument("--format", choices=["cells", "canvas", "moodle"], default="cells",
                      help="cells (default): a column per test cell; canvas, moodle: the LMS's grade import")
     exp.add_argument("--output", type=Path, help="default: grades-, canvas- or moodle-<assignment>.csv")
-    sub.add_parser("benchmark", help="execute and measure every notebook; CNN recipe vs the seed's")
+    rep = sub.add_parser("report", help="a graded assignment's class report: scores, test cells, failure "
+                                        "reasons, time, ungraded students, similar submissions (HTML)")
+    rep.add_argument("assignment")
+    rep.add_argument("--output", type=Path, help="default: reports/<assignment>/ in the course")
+    ben = sub.add_parser("benchmark", help="execute and measure every notebook; CNN recipe vs the seed's")
+    ben.add_argument("--class", dest="class_size", type=int, metavar="N",
+                     help="instead: grade a generated class of N submissions of a small assignment and solved 03s")
+    ben.add_argument("--workers", type=int, help="with --class: submissions at a time (default: one per core)")
+    ben.add_argument("--cnn", type=int, default=1, help="with --class: solved 03s to grade (default 1)")
     lab = sub.add_parser("lab", help="open the course in JupyterLab (the instructor's view, or --student ID's); "
                                      "other options go to jupyter lab, e.g. --port 8890")
     lab.add_argument("--student", help="a student's view: their folder, Assignment List and Validate only")
@@ -101,11 +109,21 @@ def main(argv=None):
             rows = export.LMS[args.format](gb, names)
         export.write_table(rows, path)
         print(f"{args.format} grades written to {path}")
+    elif args.command == "report":
+        from autograder.instructor import report
+
+        with course.gradebook(args.course) as gb:
+            if args.assignment not in {a.name for a in gb.assignments}:
+                rep.error(f"no assignment {args.assignment} in the gradebook")
+        print(f"class report written to {report.write(args.course, args.assignment, args.output)}")
     elif args.command == "benchmark":
         from autograder.instructor import benchmark
 
-        data.mnist_root()
-        benchmark.run(args.course)
+        prepare_data()
+        if args.class_size:
+            benchmark.run_class(args.course, args.class_size, args.workers, args.cnn)
+        else:
+            benchmark.run(args.course)
     elif args.command == "lab":
         from autograder.instructor import lab
 

@@ -2,6 +2,7 @@
 import concurrent.futures
 import contextlib
 import functools
+import logging
 import multiprocessing
 import multiprocessing.forkserver
 import os
@@ -29,12 +30,18 @@ def executor(workers, scheduler, stopping):
     if scheduler:
         from distributed import Client
 
-        with Client(scheduler) as client:
+        try:
+            client = Client(scheduler)
+        except OSError as error:
+            raise SystemExit(f"cannot reach the Dask scheduler at {scheduler}: {error}") from None
+        with client:
             pool = client.get_executor(pure=False)
             try:
                 yield pool, worker.grade_submission
             finally:
                 pool.shutdown(wait=False)
+                if client.status == "connecting":       # the scheduler was lost: Dask's client, closed while it
+                    logging.getLogger("distributed.client").setLevel(logging.CRITICAL)    # retries, logs tracebacks
         return
     pool = concurrent.futures.ThreadPoolExecutor(workers)
     try:

@@ -8,6 +8,7 @@ import resource
 import select
 import signal
 import sys
+import tempfile
 import time
 import traceback
 from pathlib import Path
@@ -60,6 +61,7 @@ class Nbgrader:
             os.chdir(cwd)
             os.environ.clear()
             os.environ.update(env)
+            tempfile.tempdir = None             # read TMPDIR again: the worker's was cached before the fork
             NbGraderApp.launch_instance(argv=argv, config=config)
             return 0
         except SystemExit as stop:

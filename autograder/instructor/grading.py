@@ -136,6 +136,10 @@ def collect(course_dir, futures, keys, state):
     recorded = []
     with tqdm(total=len(futures), desc="grading", unit="submission") as bar:
         for future in concurrent.futures.as_completed(futures):
+            if future.cancelled():      # by Dask, which cancels every task when it loses the scheduler
+                raise SystemExit(f"grading stopped: the Dask scheduler was lost, or it cancelled the grading. "
+                                 f"The {len(recorded)} submissions graded in this run are recorded; run the "
+                                 "same command again (with a scheduler) to grade the others.")
             result = outcome(future, futures[future])
             assignment, student = result.assignment, result.student
             started = time.monotonic()

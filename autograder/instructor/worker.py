@@ -90,7 +90,9 @@ def prepare(job, scratch):
                 "work": str(scratch / "work"), "readable": [mnist], "tmp_bytes": job.rules.tmp_mb * 2**20,
                 "memory_bytes": job.rules.memory_bytes}
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-           "JUPYTER_NO_CONFIG": "1",           # only the job's settings: no config file of this machine's
+           # Only the job's settings, never this machine's Jupyter config (/etc/jupyter, ~/.jupyter: a hub's
+           # exchange, say); the empty config folder jupyter_core makes for it goes into the scratch course.
+           "JUPYTER_NO_CONFIG": "1", "TMPDIR": str(scratch / "runtime"),
            "JUPYTER_PATH": sandbox.kernel_spec(scratch / "jupyter"), "JUPYTER_RUNTIME_DIR": str(scratch / "runtime"),
            sandbox.SETTINGS: json.dumps(settings)}
     argv = ["autograde", job.assignment, f"--student={job.student}", "--force"]
