@@ -1,24 +1,14 @@
-"""The suite's answers to every exercise, and the way tests run a notebook's cells in this process.
+"""The suite's answers to every exercise: plausible mistakes and other correct implementations.
 
 WRONG holds plausible mistakes, RIGHT other correct implementations, each as a change of the solution:
 (solution cell, test cell, what the visible part does, (solution text, replacement)). They are used by
 test_hidden_checks.py (every hidden check fails on each mistake and passes each alternative, in this
 process) and test_alternatives.py (each alternative earns full marks through the class grader).
 """
-import ast
-from pathlib import Path
-
-import matplotlib
 import nbformat
 
 from autograder.instructor import course
-
-ROOT = Path(__file__).resolve().parents[1]
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-# cells that train a model: the in-process tests skip them
-TRAINING = ("fit(", "= train(", "train_with(", "small_budget(", "train_budget(", "small_run(")
+from helpers import ROOT
 
 
 def solution(assignment, grade_id, function):
@@ -502,26 +492,3 @@ RIGHT = {
     ],
 }
 
-
-def parts(source):
-    """(visible part, hidden part) of a test cell's source."""
-    visible, rest = source.split("### BEGIN HIDDEN TESTS")
-    return visible, rest.split("### END HIDDEN TESTS")[0]
-
-
-def outcome(namespace, source):
-    """None if the source runs in the namespace, else the exception it raised."""
-    try:
-        exec(compile(source, "<cell>", "exec"), namespace)
-        return None
-    except Exception as error:  # noqa: BLE001 - the outcome is what is tested
-        return error
-    finally:
-        plt.close("all")
-
-
-def prepare(namespace, source):
-    """Run every statement of the visible part that can run (the hidden part uses its names),
-    whatever the others raise."""
-    for statement in ast.parse(source).body:
-        outcome(namespace, ast.unparse(statement))

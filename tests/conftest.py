@@ -1,15 +1,12 @@
-"""Shared fixtures: a copy of the course, released and graded once per test session."""
+"""Shared fixtures (the demo's graded course, the exchange's) and the tiers' markers on collected notebooks."""
 import os
 import shutil
-from pathlib import Path
 
 import pytest
 
-from autograder.instructor import course as course_mod, demo
+from autograder.instructor import demo
 from autograder.student.data import mnist_root
-
-ROOT = Path(__file__).resolve().parents[1]
-ASSIGNMENTS = course_mod.assignments(ROOT)
+from helpers import ROOT, run_exchange
 
 
 @pytest.fixture(scope="session")
@@ -32,8 +29,6 @@ def graded_course(tmp_path_factory):
 @pytest.fixture(scope="session")
 def exchanged(tmp_path_factory):
     """A course whose assignment 02 went through nbgrader's exchange and was graded (test_exchange.py)."""
-    from test_exchange import run_exchange
-
     return run_exchange(tmp_path_factory.mktemp("exchange"))
 
 
@@ -57,3 +52,19 @@ def _patient_nbval():
 
 
 _patient_nbval()
+
+
+# session fixtures that grade a class: a test that uses one is slow (and would make `make test-fast` pay for it)
+GRADING_FIXTURES = {"graded_course", "exchanged"}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items):
+    """nbval's items are the cells of a notebook it executes (the lectures in notebooks/): the slow tier. A
+    test that uses a grading fixture without the slow marker is an error. This runs before `-m` deselects."""
+    for item in items:
+        if item.path.suffix == ".ipynb":
+            item.add_marker(pytest.mark.slow)
+        used = GRADING_FIXTURES & set(getattr(item, "fixturenames", ()))
+        if used and not item.get_closest_marker("slow"):
+            raise pytest.UsageError(f"{item.nodeid} uses {', '.join(sorted(used))}, which grades a class: mark it slow")

@@ -11,8 +11,8 @@ import nbformat
 import pytest
 
 from answers import RIGHT
-from autograder.instructor import course, demo, grading
-from conftest import ASSIGNMENTS, ROOT
+from autograder.instructor import course, grading
+from helpers import ASSIGNMENTS, ROOT, solved
 
 
 def alternatives(assignment):
@@ -27,15 +27,7 @@ def alternatives(assignment):
     return [{key: choices[min(k, len(choices) - 1)] for key, choices in options.items()} for k in range(count)]
 
 
-def submission(source_nb, release_nb, changes):
-    """The release notebook with every answer cell solved as in the source, with the changes applied."""
-    by_id = {c.metadata.nbgrader["grade_id"]: c for c in source_nb.cells if course.is_answer(c)}
-    for (cell, right), replacement in changes.items():
-        assert right in by_id[cell].source, f"{cell}: {right[:60]!r} is not in the solution (or two changes overlap)"
-        by_id[cell].source = by_id[cell].source.replace(right, replacement)
-    return demo.solved(source_nb, release_nb)
-
-
+pytestmark = [pytest.mark.slow, pytest.mark.sandbox]     # grades every assignment's notebooks
 STUDENTS = [(a, k) for a in ASSIGNMENTS for k in range(len(alternatives(a)))]
 
 
@@ -53,7 +45,7 @@ def graded_alternatives(tmp_path_factory):
             target = course_dir / "submitted" / f"alternative-{k + 1}" / assignment
             shutil.copytree(course_dir / "release" / assignment, target)
             notebook = target / path.name
-            nbformat.write(submission(nbformat.read(path, as_version=4), nbformat.read(notebook, as_version=4), changes),
+            nbformat.write(solved(nbformat.read(path, as_version=4), nbformat.read(notebook, as_version=4), changes),
                            notebook)
     grading.grade(course_dir, graded[::-1])
     return course_dir

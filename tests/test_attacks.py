@@ -18,10 +18,8 @@ import pytest
 from autograder.instructor import course, grading, jobs, sandbox
 from autograder.instructor.rules import GradingRules
 from autograder.student import data
-from conftest import ROOT
-from test_class_grading import TESTS, edit, submit, tiny_course
+from helpers import FORGERIES, ROOT, TINY_TESTS, edit, submit, tiny_course
 
-LISTENER = socket.create_server(("127.0.0.1", 0))       # a service of the grading machine
 ORACLE = "def add(a, b):\n    return a + b if WORKED else 0"
 
 ATTACKS = {
@@ -38,10 +36,11 @@ for place in places:
     except OSError:
         pass
 WORKED = bool(found)""",
-    # Reach a service on the grading machine (a Dask scheduler, a database, the internet).
-    "network": f"""import socket
+    # Reach a service on the grading machine (a Dask scheduler, a database, the internet): PORT is the
+    # port of a listening socket the test opens.
+    "network": """import socket
 try:
-    socket.create_connection(("127.0.0.1", {LISTENER.getsockname()[1]}), timeout=2).close()
+    socket.create_connection(("127.0.0.1", PORT), timeout=2).close()
     WORKED = True
 except OSError:
     WORKED = False""",
@@ -85,30 +84,6 @@ for _ in range(2):             # nbgrader, then the worker
     except (OSError, ValueError):
         break
     pid = parent""",
-}
-# Full marks for nothing: an untouched notebook whose first cell silences every error, so that
-# nbgrader sees no failing test. The hidden checks are judged outside the kernel: 0 points.
-FORGERIES = {
-    "silenced_shell": """ip = get_ipython()
-ip.showtraceback = lambda *args, **kwargs: None
-_run_cell_async = ip.run_cell_async
-
-async def run_cell_async(*args, **kwargs):
-    result = await _run_cell_async(*args, **kwargs)
-    result.error_in_exec = None
-    return result
-
-ip.run_cell_async = run_cell_async""",
-    "class_patch": """from IPython.core.interactiveshell import InteractiveShell
-_original = InteractiveShell.run_cell_async
-
-async def run_cell_async(self, *args, **kwargs):
-    result = await _original(self, *args, **kwargs)
-    result.error_in_exec = None
-    return result
-
-InteractiveShell.run_cell_async = run_cell_async
-InteractiveShell.showtraceback = lambda self, *args, **kwargs: None""",
 }
 # Spy on the hidden tests as they run (an IPython hook sees every cell's source) and print them, as
 # they are, reversed and in base64, so that they reach the feedback. No text filter catches every
@@ -158,8 +133,10 @@ def attacked(tmp_path_factory):
     course_dir = tmp_path_factory.mktemp("attacks")
     base = tiny_course(course_dir)
     submit(course_dir, "good", {"tiny.ipynb": edit(base).encode()})
+    listener = socket.create_server(("127.0.0.1", 0))       # a service of the grading machine
+    port = str(listener.getsockname()[1])
     for student, attack in ATTACKS.items():
-        submit(course_dir, student, {"tiny.ipynb": edit(base, {0: ORACLE}, insert=(0, attack)).encode()})
+        submit(course_dir, student, {"tiny.ipynb": edit(base, {0: ORACLE}, insert=(0, attack.replace("PORT", port))).encode()})
     submit(course_dir, "leak", {"tiny.ipynb": edit(base, insert=(0, LEAK)).encode()})
     submit(course_dir, "leak_backwards", {"tiny.ipynb": edit(base, insert=(0, LEAK_BACKWARDS)).encode()})
     submit(course_dir, "markers", {"tiny.ipynb": edit(base, insert=(0, MARKERS)).encode()})
@@ -175,21 +152,28 @@ def attacked(tmp_path_factory):
         rows = grading.grade(course_dir, "tiny", workers=4, budget_s=60, memory_gb=4)     # mostly waiting: 4 on 2 cores
     finally:
         del os.environ["COURSE_SECRET"]
+        listener.close()
     return course_dir, {r["student"]: r for r in rows}, before, package
 
 
+@pytest.mark.slow
+@pytest.mark.sandbox
 @pytest.mark.parametrize("student", ATTACKS)
 def test_the_attack_fails_and_its_author_gets_only_the_honest_part(attacked, student):
     _, rows, _, _ = attacked
     assert rows[student]["score"] == 3, rows[student]
 
 
+@pytest.mark.slow
+@pytest.mark.sandbox
 @pytest.mark.parametrize("student", FORGERIES)
 def test_a_silenced_error_earns_nothing(attacked, student):
     _, rows, _, _ = attacked
     assert rows[student]["score"] == 0, rows[student]
 
 
+@pytest.mark.slow
+@pytest.mark.sandbox
 @pytest.mark.parametrize("student", FLOODS)
 def test_a_flood_is_stopped_and_costs_only_its_author(attacked, student):
     _, rows, _, _ = attacked
@@ -197,12 +181,14 @@ def test_a_flood_is_stopped_and_costs_only_its_author(attacked, student):
     assert FLOODS[student][1] in rows[student]["problems"], rows[student]
 
 
+@pytest.mark.slow
+@pytest.mark.sandbox
 def test_hidden_tests_printed_by_the_kernel_reach_no_feedback_in_any_encoding(attacked):
     course_dir, rows, _, _ = attacked
     assert rows["leak"]["score"] == 5 and rows["leak_backwards"]["score"] == 5, rows
     graded = (course_dir / "autograded" / "leak" / "tiny" / "tiny.ipynb").read_text()
     hidden = "mul by zero"
-    encodings = [hidden, hidden[::-1], base64.b64encode(TESTS["test_mul"].encode()).decode()[:40]]
+    encodings = [hidden, hidden[::-1], base64.b64encode(TINY_TESTS["test_mul"].encode()).decode()[:40]]
     assert all(e in graded for e in encodings), "the hook printed nothing: the attack did not run"
     started = time.monotonic()
     course.feedback(course_dir, "tiny")
@@ -214,11 +200,15 @@ def test_hidden_tests_printed_by_the_kernel_reach_no_feedback_in_any_encoding(at
         assert not leaked, f"{student}'s feedback shows hidden tests: {leaked}"
 
 
+@pytest.mark.slow
+@pytest.mark.sandbox
 def test_the_honest_student_is_graded_as_if_alone(attacked):
     _, rows, _, _ = attacked
     assert rows["good"]["score"] == 5 and rows["good"]["problems"] == "", rows["good"]
 
 
+@pytest.mark.slow
+@pytest.mark.sandbox
 def test_nothing_outside_the_scratch_folder_changed(attacked):
     course_dir, _, before, package = attacked
     assert digest_tree(ROOT / "autograder") | data_files() == package, "student code wrote into the autograder or the data"
@@ -235,6 +225,7 @@ def test_the_sandbox_launcher_starts_without_torch():
     assert imported.strip() == "[]", imported
 
 
+@pytest.mark.sandbox
 @pytest.mark.skipif(sandbox.available() is not None, reason="bubblewrap is not installed")
 def test_a_sandboxed_kernel_gets_the_gpu_settings_and_no_other_variable(monkeypatch):
     """Which GPU and where its driver is (CUDA_VISIBLE_DEVICES, LD_LIBRARY_PATH) reach the kernel, so a
@@ -250,6 +241,7 @@ def test_a_sandboxed_kernel_gets_the_gpu_settings_and_no_other_variable(monkeypa
                         "CUDA_VISIBLE_DEVICES", "LD_LIBRARY_PATH", "PWD"}, env    # PWD: set by bwrap's --chdir
 
 
+@pytest.mark.sandbox
 @pytest.mark.skipif(sandbox.available() is not None, reason="bubblewrap is not installed")
 def test_a_sandboxed_kernel_imports_the_package_it_is_given():
     """The kernel imports the grader's own copy of the student wing, bound read-only, even where the

@@ -21,7 +21,7 @@ from torch import nn
 from autograder.student import evaluate
 from autograder.instructor import forked, grading, verdicts
 from autograder.student.submit import save
-from test_class_grading import edit, submit, tiny_course
+from helpers import edit, submit, tiny_course
 
 REPLACE_NOTEBOOK = "import os\nos.remove('tiny.ipynb')\n"
 RECORDS = "import os\nrecords = os.path.join(os.environ['GRADER_EXPORT_DIR'], 'observations.jsonl')\n"
@@ -81,6 +81,8 @@ def graded(tmp_path_factory):
     return course_dir, {r["student"]: r for r in rows}, before, peak_rss_bytes() - resting
 
 
+@pytest.mark.slow
+@pytest.mark.sandbox
 @pytest.mark.parametrize("student", ["good", *attacks(Path("/course"))])
 def test_every_student_gets_the_score_of_their_honest_part(graded, student):
     course_dir, rows, _, _ = graded
@@ -88,12 +90,16 @@ def test_every_student_gets_the_score_of_their_honest_part(graded, student):
     assert rows[student]["score"] == score and problem in rows[student]["problems"], rows[student]["problems"]
 
 
+@pytest.mark.slow
+@pytest.mark.sandbox
 def test_nothing_was_written_through_a_link(graded):
     course_dir, _, before, _ = graded
     changed = [str(p.relative_to(course_dir)) for p, data in course_files(course_dir).items() if before.get(p) != data]
     assert not changed and course_files(course_dir).keys() == before.keys(), changed
 
 
+@pytest.mark.slow
+@pytest.mark.sandbox
 def test_the_gradebook_holds_every_student(graded):
     course_dir, rows, _, _ = graded
     with sqlite3.connect(course_dir / "gradebook.db") as db:
@@ -102,6 +108,8 @@ def test_the_gradebook_holds_every_student(graded):
     assert students == set(rows), set(rows) ^ students
 
 
+@pytest.mark.slow
+@pytest.mark.sandbox
 def test_a_flood_reaches_neither_the_gradebook_nor_the_instructors_memory(graded):
     course_dir, rows, _, peak = graded
     graded_notebook = course_dir / "autograded" / "flood" / "tiny" / "tiny.ipynb"
@@ -181,6 +189,8 @@ def test_a_table_of_the_test_digits_is_not_a_model(tmp_path, assignment, models,
     assert reason and "is not" in reason, reason
 
 
+@pytest.mark.slow
+@pytest.mark.sandbox
 def test_no_scratch_folder_is_left_behind(graded):
     """Even the tree 3,000 folders deep, which a recursive removal cannot take, is removed."""
     course_dir = graded[0]
@@ -192,13 +202,18 @@ def test_no_scratch_folder_is_left_behind(graded):
 def test_a_cell_keeps_at_most_200_outputs_and_every_error():
     """100,000 displays of one cell (found by the review: 40 s and 0.5 GiB of the instructor's process to
     record) keep 200 and a note; the cell's error still decides its score."""
+    from nbformat import NotebookNode
     from nbformat.v4 import new_code_cell, new_notebook, new_output
 
     from autograder.instructor.nbgrader_fixes import LimitOutputBytes
 
-    outputs = [new_output("display_data", data={"text/plain": "x"}) for _ in range(100_000)]
-    cell = new_code_cell("", outputs=outputs + [new_output("error", ename="E", evalue="v", traceback=[])])
-    nb, _ = LimitOutputBytes().preprocess(new_notebook(cells=[cell]), {})
+    # put together without nbformat's validation, which takes seconds for 100,000 outputs (20 s under pytest)
+    cell = new_code_cell("")
+    cell.outputs = [NotebookNode(output_type="display_data", data={"text/plain": "x"}, metadata={})
+                    for _ in range(100_000)] + [new_output("error", ename="E", evalue="v", traceback=[])]
+    nb = new_notebook()
+    nb.cells.append(cell)
+    nb, _ = LimitOutputBytes().preprocess(nb, {})
     kept = nb.cells[0].outputs
     assert len(kept) == 202 and kept[-1].output_type == "error" and "more outputs cut" in kept[200].text
 

@@ -15,9 +15,9 @@ import nbformat
 import pytest
 
 from autograder.instructor import course, lab
-from conftest import ROOT
-from test_exchange import ASSIGNMENT as GRADED
+from helpers import EXCHANGED as GRADED, ROOT, solved
 
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 SHOTS = ROOT / "test-output" / "browser"
 ASSIGNMENT, NOTEBOOK = "03_mnist_cnn", "mnist_cnn.ipynb"
@@ -109,12 +109,9 @@ def student_lab(tmp_path_factory, browser):
 
 def answers():
     """(cell index, the instructor's solution) of each cell the student writes in, code and prose: what alice types."""
-    solution = {c.metadata.nbgrader["grade_id"]: course.strip_markers(c.source)
-                for c in nbformat.read(ROOT / "source" / ASSIGNMENT / NOTEBOOK, as_version=4).cells
-                if c.metadata.get("nbgrader", {}).get("solution")}
-    cells = nbformat.read(ROOT / "release" / ASSIGNMENT / NOTEBOOK, as_version=4).cells
-    return [(i, solution[c.metadata.nbgrader["grade_id"]]) for i, c in enumerate(cells)
-            if c.metadata.get("nbgrader", {}).get("solution")]
+    release = nbformat.read(ROOT / "release" / ASSIGNMENT / NOTEBOOK, as_version=4)
+    filled = solved(nbformat.read(ROOT / "source" / ASSIGNMENT / NOTEBOOK, as_version=4), release)
+    return [(i, c.source) for i, c in enumerate(filled.cells) if c.metadata.get("nbgrader", {}).get("solution")]
 
 
 def open_notebook(view, folder, name):
@@ -195,6 +192,7 @@ def test_validate_names_the_failing_tests_and_the_server_answers_meanwhile(stude
     assert len(named) == len(tests), f"Validate does not name {sorted(set(tests) - set(named))}"
 
 
+@pytest.mark.sandbox          # the exchange grades the class
 def test_the_instructor_sees_the_graded_class_in_formgrader(exchanged, browser):
     course_dir, rows = exchanged
     view = Lab(course_dir, None, browser)

@@ -5,8 +5,6 @@ assignment 03 is graded end to end in test_unforgeable.py. The same submissions 
 of nbgrader_config.py: a warning on stderr costs nothing ("good"), a deleted test cell is put
 back, a copied one counts once, and an edited one runs its original source.
 """
-import atexit
-import functools
 import json
 import os
 import shutil
@@ -21,68 +19,13 @@ from pathlib import Path
 import nbformat
 import psutil
 import pytest
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+from nbformat.v4 import new_code_cell, new_markdown_cell
 
 from autograder.instructor import course, grading, jobs, notebooks, processes, worker
 from autograder.instructor.rules import GradingRules
-from conftest import ROOT
+from helpers import edit, submit, tiny_course, tiny_solved
 
 RULES = GradingRules()
-
-ANSWERS = {
-    "add": "def add(a, b):\n    ### BEGIN SOLUTION\n    return a + b\n    ### END SOLUTION",
-    "mul": "def mul(a, b):\n    ### BEGIN SOLUTION\n    return a * b\n    ### END SOLUTION",
-}
-TESTS = {
-    "test_add": ('"""add adds (and a library warns on stderr on the way, which must not cost the points)."""\n'
-                 'import warnings\nfrom autograder.student.observe import observe\n'
-                 'warnings.warn("a harmless library warning")\nassert add(2, 3) == 5\n'
-                 '### BEGIN HIDDEN TESTS\nobserve("add with a negative number", add(-1, 1))\n### END HIDDEN TESTS'),
-    "test_mul": ('"""mul multiplies."""\nfrom autograder.student.observe import observe\nassert mul(2, 3) == 6\n'
-                 '### BEGIN HIDDEN TESTS\nobserve("mul by zero", mul(0, 7))\n### END HIDDEN TESTS'),
-}
-
-
-def cell(source, **meta):
-    c = new_code_cell(source)
-    c.metadata["nbgrader"] = {"schema_version": 3, "locked": False, "solution": False, "grade": False, **meta}
-    return c
-
-
-def tiny_source(folder):
-    nb = new_notebook(cells=[
-        cell(ANSWERS["add"], solution=True, grade_id="add"),
-        cell(TESTS["test_add"], grade=True, locked=True, points=2, grade_id="test_add"),
-        cell(ANSWERS["mul"], solution=True, grade_id="mul"),
-        cell(TESTS["test_mul"], grade=True, locked=True, points=3, grade_id="test_mul"),
-    ])
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    folder.mkdir(parents=True)
-    nbformat.write(nb, folder / "tiny.ipynb")
-
-
-def solved(course_dir):
-    nb = nbformat.read(course_dir / "source" / "tiny" / "tiny.ipynb", as_version=4)
-    for c in nb.cells:
-        c.source = course.strip_markers(c.source) if c.metadata.nbgrader.get("solution") else c.source
-    return nb
-
-
-def edit(base, source_of_cell=None, insert=None, delete=None, duplicate=None):
-    """The solved notebook `base`, changed: cell sources replaced, a cell inserted, deleted or duplicated."""
-    nb = nbformat.from_dict(base)
-    for index, source in (source_of_cell or {}).items():
-        nb.cells[index].source = source
-    if duplicate is not None:
-        copy = nbformat.from_dict(nb.cells[duplicate])
-        copy.id = "a-copy"
-        nb.cells.insert(duplicate + 1, copy)
-    if delete is not None:
-        del nb.cells[delete]
-    if insert:
-        index, source = insert
-        nb.cells.insert(index, new_code_cell(source))
-    return nbformat.writes(nb)
 
 
 def forged_stamps(base):
@@ -118,35 +61,6 @@ SUBMISSIONS = {
     "slow": (lambda b: edit(b, insert=(0, "import time\ntime.sleep(2)")), {}, 5, ""),
     "forged_stamps": (forged_stamps, {}, 5, ""),
 }
-def tiny_course(course_dir, config=""):
-    """The tiny assignment, released in course_dir (with `config` added to nbgrader_config.py);
-    returns its solved notebook. With the course's own config, a copy of one release made once per
-    session (a release and its expected.json take 2 s, mostly the kernel that records the solution)."""
-    if config:
-        release_tiny(course_dir, config)
-    else:
-        shutil.copytree(released_tiny(), course_dir, dirs_exist_ok=True)
-    return solved(course_dir)
-
-
-def release_tiny(course_dir, config=""):
-    (course_dir / "nbgrader_config.py").write_text((ROOT / "nbgrader_config.py").read_text() + config)
-    tiny_source(course_dir / "source" / "tiny")
-    course.release(course_dir, "tiny")
-    notebooks.expect(course_dir / "source" / "tiny")
-
-
-@functools.cache
-def released_tiny():
-    """A course with the tiny assignment released, in a folder removed when the session ends."""
-    folder = Path(tempfile.mkdtemp(prefix="tiny-course-"))
-    atexit.register(shutil.rmtree, folder, ignore_errors=True)
-    release_tiny(folder)
-    return folder
-
-
-def submit(course_dir, student, files):
-    worker.write_tree(course_dir / "submitted" / student / "tiny", files)
 
 
 @pytest.fixture(scope="module")
@@ -167,6 +81,8 @@ def graded(class_course):
     return class_course, {r["student"]: r for r in rows}, before
 
 
+@pytest.mark.slow
+@pytest.mark.sandbox
 @pytest.mark.parametrize("student", SUBMISSIONS)
 def test_each_submission_gets_its_score_and_a_reason(graded, student):
     _, rows, _ = graded
@@ -178,6 +94,8 @@ def test_each_submission_gets_its_score_and_a_reason(graded, student):
         assert rows[student]["problems"] == "", rows[student]
 
 
+@pytest.mark.slow
+@pytest.mark.sandbox
 def test_where_each_submissions_time_went_is_recorded(graded):
     course_dir, _, _ = graded
     state = json.loads((course_dir / grading.STATE).read_text())["tiny"]
@@ -190,12 +108,16 @@ def test_where_each_submissions_time_went_is_recorded(graded):
     assert inside == pytest.approx(state["slow"]["seconds"], abs=1), (inside, state["slow"]["seconds"])
 
 
+@pytest.mark.slow
+@pytest.mark.sandbox
 def test_student_code_changed_no_other_submission(graded):
     course_dir, _, before = graded
     after = {s: jobs.digest(f, RULES) for s, f in jobs.submissions(course_dir, "tiny").items()}
     assert after == before
 
 
+@pytest.mark.slow
+@pytest.mark.sandbox
 def test_scores_equal_a_serial_nbgrader_autograde(graded, tmp_path):
     course_dir, rows, _ = graded
     serial = tmp_path / "serial"
@@ -209,15 +131,19 @@ def test_scores_equal_a_serial_nbgrader_autograde(graded, tmp_path):
         assert course.scores(serial, "tiny", student)["auto"] == rows[student]["score"], student
 
 
+@pytest.mark.slow
+@pytest.mark.sandbox
 def test_a_rerun_grades_only_what_changed(graded):
     course_dir, _, _ = graded
-    (course_dir / "submitted" / "syntax_error" / "tiny" / "tiny.ipynb").write_text(edit(solved(course_dir)))
+    (course_dir / "submitted" / "syntax_error" / "tiny" / "tiny.ipynb").write_text(edit(tiny_solved(course_dir)))
     messages = []
     rows = {r["student"]: r for r in grading.grade(course_dir, "tiny", workers=1, budget_s=20, log=messages.append)}
     assert "1 to grade" in messages[0], messages[0]
     assert rows["syntax_error"]["score"] == 5 and rows["good"]["score"] == 5
 
 
+@pytest.mark.slow
+@pytest.mark.sandbox
 def test_export_has_a_column_per_test_cell(graded, tmp_path):
     course_dir, rows, _ = graded
     exported = {r["student"]: r for r in grading.export(course_dir, "tiny", tmp_path / "grades.csv")}
@@ -228,6 +154,8 @@ def test_export_has_a_column_per_test_cell(graded, tmp_path):
     assert header.startswith("student,assignment,test_add,test_mul,autograded")
 
 
+@pytest.mark.slow
+@pytest.mark.sandbox
 def test_feedback_shows_scores_and_messages_but_no_hidden_test(graded):
     course_dir, _, _ = graded
     course.feedback(course_dir, "tiny")
@@ -237,6 +165,8 @@ def test_feedback_shows_scores_and_messages_but_no_hidden_test(graded):
     assert "this test failed" in html and "AssertionError" not in html, "a message from after the hidden tests"
 
 
+@pytest.mark.slow
+@pytest.mark.sandbox
 def test_grading_on_a_dask_cluster_gives_the_same_scores(graded, tmp_path):
     from distributed import LocalCluster
 
@@ -261,6 +191,8 @@ def test_grading_on_a_dask_cluster_gives_the_same_scores(graded, tmp_path):
         assert dask_rows[student]["score"] == rows[student]["score"], student
 
 
+@pytest.mark.slow
+@pytest.mark.sandbox
 def test_the_command_line_grades_and_exports(graded):
     course_dir, _, _ = graded
     done = subprocess.run([sys.executable, "-m", "autograder", "--course", str(course_dir), "export", "tiny"],
@@ -340,6 +272,8 @@ def start_slow_class(tmp_path):
     return proc, starts, students
 
 
+@pytest.mark.slow
+@pytest.mark.sandbox
 def test_ctrl_c_keeps_the_grades_and_a_rerun_finishes(tmp_path):
     """Ctrl-C while a submission is grading: the command stops it, starts no other, leaves no
     process behind, and keeps every grade it had recorded; the next run grades only the others."""
@@ -360,6 +294,8 @@ def test_ctrl_c_keeps_the_grades_and_a_rerun_finishes(tmp_path):
     assert [r["score"] for r in rows] == [5, 5, 5], rows
 
 
+@pytest.mark.slow
+@pytest.mark.sandbox
 def test_a_killed_grading_process_is_replaced(tmp_path):
     """The process grading s2 is killed: its nbgrader and kernel end within a second (killed as their
     parent dies, and their scratch folder removed), s2 is graded again in a new process, and the
@@ -383,6 +319,7 @@ def test_a_killed_grading_process_is_replaced(tmp_path):
     assert [course.scores(tmp_path, "tiny", s)["auto"] for s in students] == [5, 5, 5]
 
 
+@pytest.mark.sandbox
 def test_a_second_grade_on_the_same_course_refuses(tmp_path):
     base = tiny_course(tmp_path)
     submit(tmp_path, "good", {"tiny.ipynb": edit(base).encode()})
@@ -392,6 +329,8 @@ def test_a_second_grade_on_the_same_course_refuses(tmp_path):
     assert grading.load_state(tmp_path) == {}, "the refused run graded something"
 
 
+@pytest.mark.slow
+@pytest.mark.sandbox
 def test_a_changed_test_is_refused_until_released_then_regrades(tmp_path):
     """Editing a test in source/ after the release: grading refuses (the students' notebooks and
     the gradebook would disagree); once released again, every submission is graded again."""
@@ -412,6 +351,8 @@ def test_a_changed_test_is_refused_until_released_then_regrades(tmp_path):
     assert rows[0]["score"] == 6 and rows[0]["max"] == 6, rows
 
 
+@pytest.mark.slow
+@pytest.mark.sandbox
 def test_a_regrade_leaves_nothing_stale(tmp_path):
     """A submission graded and given feedback, then replaced by one that cannot be graded: its
     old graded notebook and feedback are gone, so nobody reads an old run as the new one."""
@@ -427,6 +368,8 @@ def test_a_regrade_leaves_nothing_stale(tmp_path):
     assert not (tmp_path / "feedback" / "good" / "tiny").exists(), "the old feedback is still there"
 
 
+@pytest.mark.slow
+@pytest.mark.sandbox
 def test_a_course_database_elsewhere_stays_with_the_instructor(tmp_path):
     """nbgrader_config.py names a database outside the course: grades go there, and no worker is
     told where it is (each grades against its own scratch copy)."""

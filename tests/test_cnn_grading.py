@@ -19,7 +19,7 @@ from autograder.instructor import graph, verdicts
 from autograder.instructor.models import course_cnn, dense_net
 from autograder.student import submit
 from autograder.instructor.course import strip_markers
-from conftest import ROOT
+from helpers import ROOT
 
 NOTEBOOK = ROOT / "source" / "03_mnist_cnn" / "mnist_cnn.ipynb"
 STRUCTURE = [cell for cell in verdicts.VERDICTS["03_mnist_cnn"][0] if cell != "test_accuracy"]   # what an untrained model passes
@@ -217,7 +217,7 @@ def test_the_grader_runs_every_correct_implementation(tmp_path, model_class):
     assert torch.allclose(graph.load(tmp_path, "model")(x), model(x), atol=1e-5), "the grader's copy computes something else"
 
 
-@pytest.mark.parametrize("device", ["cpu", "cuda"])
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.gpu)])
 def test_a_model_on_any_device_is_handed_in_and_stays_where_it_was(tmp_path, device):
     """On an H200, handing in a batch-norm model from the GPU failed: torch.export guarded cuDNN's batch
     limit (65,535) against the dynamic batch. `save` exports on the CPU; the student's model stays put."""

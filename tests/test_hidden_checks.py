@@ -2,7 +2,8 @@
 
 Each entry of WRONG (tests/answers.py) replaces a piece of one exercise's solution by a plausible mistake. The hidden
 part of the exercise's test cell passes on the solution and must fail on the mistake: an
-AssertionError from a check that says what differs, or the mistake raising on the check's input. `visible` says what the
+AssertionError from a check that says what differs, or the mistake raising on the check's input; a check
+that crashes on the mistake (a TypeError in its own code) catches nothing. `visible` says what the
 visible part of the cell does with the mistake: True where it passes, so that only the hidden part
 catches the mistake (the hidden test earns its place), False where the visible check already
 catches it, None where the visible part needs a trained model.
@@ -12,12 +13,14 @@ the checks whose answers are trained models are decided by the grader's verdicts
 wrong models in test_cnn_grading.py.
 """
 import shutil
+import traceback
 
 import nbformat
 import pytest
 
-from answers import RIGHT, ROOT, TRAINING, WRONG, outcome, parts, prepare
+from answers import RIGHT, WRONG
 from autograder.instructor import course
+from helpers import ANSWER, ROOT, TRAINING, outcome, parts, prepare
 
 
 def walk(folder, changes, verdict):
@@ -36,14 +39,15 @@ def walk(folder, changes, verdict):
                 problems += [(grade_id, p) for p in verdict(cell.source, dict(main), live.pop(i), changes[i][2])]
                 judged.add(i)
             continue
+        filename = ANSWER if meta.get("solution") else "<cell>"
         for namespace in live.values():
-            outcome(namespace, cell.source)
+            outcome(namespace, cell.source, filename)
         for i, (solution, _, _, (right, replacement)) in enumerate(changes):
             if solution == grade_id:
                 assert right in cell.source, f"{grade_id}: the solution no longer contains {right!r}"
                 live[i] = dict(main)
-                outcome(live[i], cell.source.replace(right, replacement))
-        outcome(main, cell.source)
+                outcome(live[i], cell.source.replace(right, replacement), filename)
+        outcome(main, cell.source, filename)
     return problems, sorted(changes[i][1] for i in set(range(len(changes))) - judged)
 
 
@@ -59,7 +63,7 @@ def judge(source, right, wrong, visible):
         if visible and error is not None:
             found.append(f"the visible part should pass the mistake, it raised {type(error).__name__}: {error}")
         if not visible and not caught(error):
-            found.append(f"the visible part should catch the mistake, it gave {error!r}")
+            found.append(f"the visible part should catch the mistake, it gave {described(error)}")
     prepare(right, shown)
     error = outcome(right, hidden)
     if error is not None:
@@ -67,7 +71,7 @@ def judge(source, right, wrong, visible):
     prepare(wrong, shown)
     error = outcome(wrong, hidden)
     if not caught(error):
-        found.append(f"the hidden part should catch the mistake, it gave {error!r}")
+        found.append(f"the hidden part should catch the mistake, it gave {described(error)}")
     return found
 
 
@@ -82,9 +86,22 @@ def accept(source, _, other, visible):
 
 
 def caught(error):
-    """The mistake failed the check: an AssertionError from a check, or the student's code raising
-    on the check's input. A NameError would mean this test lacks a name the notebook defines."""
-    return error is not None and not isinstance(error, NameError)
+    """The mistake failed the check: an AssertionError (a visible or hidden assert, or observe's comparison with
+    expected.json, the one the grader makes outside the kernel), or the student's code raising on the check's
+    input (the error passed through an answer cell). Any other error is the check crashing on the mistake; a
+    NameError would mean this test lacks a name the notebook defines."""
+    if isinstance(error, AssertionError):
+        return True
+    frames = traceback.extract_tb(error.__traceback__) if error is not None else []
+    return not isinstance(error, NameError) and any(frame.filename == ANSWER for frame in frames)
+
+
+def described(error):
+    """The error and the line that raised it."""
+    if error is None:
+        return "no error"
+    frame = traceback.extract_tb(error.__traceback__)[-1]
+    return f"{type(error).__name__}: {error} (raised in {frame.filename}, line {frame.lineno})"
 
 
 @pytest.mark.parametrize("assignment", sorted(WRONG))

@@ -9,9 +9,12 @@ import shutil
 import subprocess
 import sys
 
-from autograder.instructor import course, demo, grading
-from conftest import ROOT
+import pytest
 
+from autograder.instructor import course, demo, grading
+from helpers import ROOT
+
+pytestmark = [pytest.mark.slow, pytest.mark.sandbox]
 ASSIGNMENT = "04_dense_vs_cnn"
 HOG = "while True:\n    pass"
 

@@ -14,7 +14,7 @@ import pytest
 from autograder.instructor import course, demo, notebooks, verdicts
 from autograder.instructor import observations
 from autograder.student import observe
-from conftest import ASSIGNMENTS, ROOT
+from helpers import ASSIGNMENTS, ROOT
 
 
 def release_notebooks(assignment):
@@ -42,6 +42,8 @@ def test_there_are_assignments():
     assert ASSIGNMENTS, "source/ holds no assignment"
 
 
+@pytest.mark.slow
+@pytest.mark.sandbox
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_release_is_what_nbgrader_generates_today(graded_course, assignment):
     committed = {p.name: nbformat.read(p, as_version=4) for p in release_notebooks(assignment)}
@@ -92,6 +94,8 @@ def failing_line(cell):
     return None
 
 
+@pytest.mark.slow
+@pytest.mark.sandbox
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_untouched_release_fails_every_visible_test(graded_course, assignment):
     """What Validate tells a student who changed nothing: every test fails, in its visible part. The
@@ -108,6 +112,8 @@ def test_untouched_release_fails_every_visible_test(graded_course, assignment):
                     f"release ({'no error' if line is None else f'its error comes at line {line}, in the hidden tests'})")
 
 
+@pytest.mark.slow
+@pytest.mark.sandbox
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_solution_gets_full_marks(graded_course, assignment):
     s = course.scores(graded_course, assignment, "solution")
@@ -115,18 +121,24 @@ def test_solution_gets_full_marks(graded_course, assignment):
     assert s["auto"] == s["auto_max"], f"the solution failed {s['failed']}"
 
 
+@pytest.mark.slow
+@pytest.mark.sandbox
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_untouched_release_gets_zero(graded_course, assignment):
     s = course.scores(graded_course, assignment, "untouched")
     assert s["auto"] == 0, f"an empty submission passed {s['passed']}"
 
 
+@pytest.mark.slow
+@pytest.mark.sandbox
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_partial_submission_gets_partial_marks(graded_course, assignment):
     s = course.scores(graded_course, assignment, "partial")
     assert 0 < s["auto"] < s["auto_max"], s
 
 
+@pytest.mark.slow
+@pytest.mark.sandbox
 def test_the_demo_writes_the_grade_table(graded_course):
     import csv
 

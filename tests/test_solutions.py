@@ -10,8 +10,9 @@ import pytest
 
 from autograder.instructor import course
 from autograder.instructor.notebooks import CHECKED
-from conftest import ASSIGNMENTS, ROOT
+from helpers import ASSIGNMENTS, ROOT
 
+pytestmark = [pytest.mark.slow, pytest.mark.sandbox]     # the demo's graded course
 SOLUTIONS = [(a, p.name) for a in ASSIGNMENTS for p in course.notebooks(ROOT / "source" / a)]
 
 

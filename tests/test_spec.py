@@ -6,7 +6,7 @@ import pytest
 
 from autograder.instructor import course, models, verdicts
 from autograder.student import spec
-from conftest import ASSIGNMENTS, ROOT
+from helpers import ASSIGNMENTS, ROOT
 
 THRESHOLDS = [spec.CNN_ACCURACY, spec.DENSE_ACCURACY, spec.AUGMENTED_ACCURACY, spec.REGULARISED_ACCURACY,
               spec.TARGET_ACCURACY]

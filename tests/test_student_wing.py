@@ -19,8 +19,7 @@ import pytest
 
 import autograder.student
 from autograder.instructor import course, handout
-from conftest import ASSIGNMENTS, ROOT
-from answers import TRAINING, outcome, parts, prepare
+from helpers import ASSIGNMENTS, ROOT, TRAINING, outcome, parts, prepare
 
 STUDENT = Path(autograder.student.__file__).parent
 SOLUTION = re.compile(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION", re.S)

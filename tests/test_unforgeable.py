@@ -12,9 +12,9 @@ import nbformat
 import pytest
 
 from autograder.instructor import course, grading
-from conftest import ROOT
-from test_attacks import FORGERIES
+from helpers import FORGERIES, ROOT, solved
 
+pytestmark = [pytest.mark.slow, pytest.mark.sandbox]
 ASSIGNMENT = "03_mnist_cnn"
 NOTEBOOK = "mnist_cnn.ipynb"
 SKIP_TRAINING = ('model = MnistCNN().to(device)\n'
@@ -54,14 +54,10 @@ WRONG = {"softmax_output": (("nn.Linear(128, 10),", "nn.Linear(128, 10), nn.Soft
 def submission(cheat, wrong=None):
     """The solution with training skipped and the cheat inserted before the accuracy test. The
     figures and reports after training are left out (they grade nothing: 6 s of every submission)."""
-    nb = nbformat.read(ROOT / "source" / ASSIGNMENT / NOTEBOOK, as_version=4)
-    for c in nb.cells:
-        if c.metadata.get("nbgrader", {}).get("solution"):
-            c.source = course.strip_markers(c.source)
-            if wrong and c.metadata.nbgrader["grade_id"] == "mnist_cnn":
-                c.source = c.source.replace(*wrong)
-            if cheat == CHEATS["forges_records"] and c.metadata.nbgrader["grade_id"] == "reload":
-                c.source = NO_RELOAD
+    nb = solved(nbformat.read(ROOT / "source" / ASSIGNMENT / NOTEBOOK, as_version=4),
+                changes={("mnist_cnn", wrong[0]): wrong[1]} if wrong else None)
+    if cheat == CHEATS["forges_records"]:
+        next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "reload").source = NO_RELOAD
     train = next(i for i, c in enumerate(nb.cells) if "history = train(" in c.source)
     nb.cells[train].source = SKIP_TRAINING + "\n" + cheat
     for c in nb.cells[train + 1:]:
