@@ -4,13 +4,19 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: course test lab release setup sandbox browser clean
+.PHONY: course test test-fast test-slow lab release setup sandbox browser clean
 
 course: setup  ## set up everything, release every assignment, autograde the sample submissions
 	$(BIN)/python -m autograder demo
 
-test: setup browser  ## the whole test suite: pipeline, data, grading, the browser, and every notebook under nbval
-	$(BIN)/python -m pytest
+test: setup browser  ## the test suite (CI's): pipeline, data, grading, the browser, every notebook under nbval
+	$(BIN)/python -m pytest -m "not long and not hub and not cluster"
+
+test-fast: setup  ## the inner loop, under 2 minutes: no notebook run, grading, training or browser
+	$(BIN)/python -m pytest -m "not slow and not browser and not hub and not cluster"
+
+test-slow: setup  ## what make test leaves out for time: the alternative answers graded as a class
+	$(BIN)/python -m pytest -m long
 
 lab: setup  ## open the course in JupyterLab: the instructor's view, or a student's with STUDENT=<id>
 	$(BIN)/python -m autograder lab $(if $(STUDENT),--student $(STUDENT))

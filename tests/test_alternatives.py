@@ -27,7 +27,8 @@ def alternatives(assignment):
     return [{key: choices[min(k, len(choices) - 1)] for key, choices in options.items()} for k in range(count)]
 
 
-pytestmark = [pytest.mark.slow, pytest.mark.sandbox]     # grades every assignment's notebooks
+# 15 whole notebooks graded, training included: 7 minutes on 2 cores, `make test-slow` (CI runs it after `make test`)
+pytestmark = [pytest.mark.slow, pytest.mark.long, pytest.mark.sandbox]
 STUDENTS = [(a, k) for a in ASSIGNMENTS for k in range(len(alternatives(a)))]
 
 

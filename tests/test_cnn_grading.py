@@ -269,6 +269,7 @@ def test_an_operator_outside_the_table_is_named_and_never_called(tmp_path):
     assert all("builtins.exec" in why for why in reasons.values()), reasons
 
 
+@pytest.mark.slow           # trains a CNN on 20,000 digits
 def test_a_plain_model_handed_in_as_the_augmented_one_earns_nothing(tmp_path):
     """05's attack: an untrained model handed in as "plain" and a model trained without augmentation as
     "augmented" make a large gap on the perturbed digits with no augmentation at all; the grader also
@@ -328,6 +329,7 @@ def briefly_trained():
     return models
 
 
+@pytest.mark.slow           # briefly_trained trains three models
 def test_the_grader_evaluates_a_channels_last_copy_that_counts_the_same(tmp_path, briefly_trained):
     """On a CPU the grader evaluates a copy of the model stored channels-last (two to three times as
     fast: `python -m autograder benchmark`). It counts what the model itself counts (a digit whose
@@ -353,6 +355,7 @@ def test_the_grader_evaluates_a_channels_last_copy_that_counts_the_same(tmp_path
     assert 0 <= evaluate.accuracy(viewing) <= 1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", CLAIMS)
 def test_a_reported_accuracy_is_checked_against_the_graders_measurement(tmp_path, case, briefly_trained):
     """04's table and shift experiment, 05's sweep and 06's small-data comparison and sweep report validation accuracies. Inside the

@@ -104,6 +104,17 @@ def described(error):
     return f"{type(error).__name__}: {error} (raised in {frame.filename}, line {frame.lineno})"
 
 
+def test_a_check_that_crashes_on_a_mistake_catches_nothing():
+    """A check whose own code fails on a wrong answer has not caught it; an assert (or observe's comparison, an
+    AssertionError too) and a wrong answer that raises on the check's input have."""
+    namespace = {}
+    outcome(namespace, "def count(labels):\n    return None\n\ndef mean(values):\n    return values.mean()", ANSWER)
+    assert not caught(outcome(dict(namespace), "assert count([1, 1]).sum() == 2"))     # AttributeError in the check
+    assert caught(outcome(dict(namespace), "assert count([1, 1]) is not None, 'count returned nothing'"))
+    assert caught(outcome(dict(namespace), "mean([1, 2])"))                             # raised in the answer
+    assert not caught(outcome(dict(namespace), "undefined"))      # a NameError: this test lacks a name
+
+
 @pytest.mark.parametrize("assignment", sorted(WRONG))
 def test_every_hidden_check_fails_on_a_wrong_answer(assignment, tmp_path, monkeypatch):
     folder = ROOT / "source" / assignment

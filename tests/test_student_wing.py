@@ -112,6 +112,7 @@ def refused(source, namespace):
     return hidden and outcome(namespace, hidden) is not None
 
 
+@pytest.mark.slow           # runs each notebook in this process, and every candidate at every test cell
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_no_function_of_the_student_wing_answers_an_exercise(assignment, tmp_path, monkeypatch):
     """Every public function and class of the student wing, put in place of an exercise's answer whose
