@@ -7,12 +7,12 @@ import sys
 
 import nbformat
 import pytest
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+from nbformat.v4 import new_markdown_cell, new_notebook
 
 from autograder.instructor import course
-from conftest import ROOT
+from helpers import ROOT, nbgrader_cell as cell
 
-pytestmark = pytest.mark.sandbox
+pytestmark = [pytest.mark.slow, pytest.mark.sandbox]      # releases, records and grades
 
 GUIDE = ROOT / "docs" / "authoring.md"
 
@@ -22,12 +22,6 @@ def steps():
     section = GUIDE.read_text().split("## Adding an assignment", 1)[1]
     block = re.search(r"```bash\n(.*?)```", section, re.S).group(1)
     return [line for line in block.splitlines() if line.strip()]
-
-
-def cell(source, **meta):
-    c = new_code_cell(source)
-    c.metadata["nbgrader"] = {"schema_version": 3, "locked": False, "solution": False, "grade": False, **meta}
-    return c
 
 
 def example(folder):
