@@ -8,7 +8,7 @@ import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from autograder.instructor import benchmark
-from conftest import ROOT
+from helpers import ROOT
 
 
 def test_a_notebook_report_has_time_memory_device_accuracies_and_sections(tmp_path):

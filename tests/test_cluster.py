@@ -24,8 +24,8 @@ import pytest
 
 from autograder.instructor import course, grading, jobs, watchdog
 from autograder.student import data
-from conftest import ROOT
-from test_class_grading import edit, submit, tiny_course
+from helpers import ROOT
+from helpers import edit, submit, tiny_course
 
 pytestmark = pytest.mark.cluster
 BIN = Path(sys.executable).parent

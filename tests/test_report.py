@@ -10,8 +10,8 @@ import sys
 import pytest
 
 from autograder.instructor import grading, similarity
-from conftest import ROOT
-from test_class_grading import edit, submit, tiny_course
+from helpers import ROOT
+from helpers import edit, submit, tiny_course
 
 SHOTS = ROOT / "test-output" / "report"
 SCRIPT = "<script>document.title='pwned'</script>"
@@ -62,6 +62,8 @@ def reported(tmp_path_factory):
     return course_dir, course_dir / "reports" / "tiny" / "index.html"
 
 
+@pytest.mark.slow
+@pytest.mark.sandbox
 def test_the_report_shows_scores_cells_reasons_and_time(reported):
     course_dir, page = reported
     text = page.read_text()
@@ -72,6 +74,8 @@ def test_the_report_shows_scores_cells_reasons_and_time(reported):
     assert "<td>add: SyntaxError: " in text
 
 
+@pytest.mark.slow
+@pytest.mark.sandbox
 def test_a_students_error_message_is_shown_as_text(reported):
     _, page = reported
     text = page.read_text()
@@ -79,6 +83,8 @@ def test_a_students_error_message_is_shown_as_text(reported):
     assert "mul: ValueError: &lt;script&gt;document.title=&#x27;pwned&#x27;&lt;/script&gt;" in text
 
 
+@pytest.mark.slow
+@pytest.mark.sandbox
 def test_the_students_without_a_grade_are_listed_with_the_reason(reported):
     _, page = reported
     text = page.read_text()
@@ -86,6 +92,8 @@ def test_the_students_without_a_grade_are_listed_with_the_reason(reported):
     assert "<td>not_json</td><td>0 points: nbgrader could not grade it: the notebook is not valid JSON" in text
 
 
+@pytest.mark.slow
+@pytest.mark.sandbox
 def test_copied_answers_are_flagged_and_an_independent_solution_is_not(reported):
     course_dir, page = reported
     pairs = similarity.flagged(course_dir, "tiny")
@@ -115,6 +123,9 @@ def test_what_most_of_the_class_wrote_is_not_a_copy(tmp_path):
     assert ("usual0", "usual1", 1.0) in similarity.flagged(tmp_path, "tiny", common=11)
 
 
+@pytest.mark.slow
+@pytest.mark.sandbox
+@pytest.mark.browser
 def test_the_report_in_a_browser(reported):
     """Chromium opens the page: every image loads, the student's script did not run; a screenshot."""
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -141,6 +152,8 @@ def test_the_report_in_a_browser(reported):
     assert title == "tiny: class report", title
 
 
+@pytest.mark.slow
+@pytest.mark.sandbox
 def test_the_report_of_an_assignment_not_in_the_gradebook_is_refused(reported):
     course_dir, _ = reported
     done = subprocess.run([sys.executable, "-m", "autograder", "--course", str(course_dir), "report", "nope"],
