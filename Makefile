@@ -15,8 +15,8 @@ test: setup browser  ## the test suite (CI's): pipeline, data, grading, the brow
 test-fast: setup  ## the inner loop, under 2 minutes: no notebook run, grading, training or browser
 	$(BIN)/python -m pytest -m "not slow and not browser and not hub and not cluster"
 
-test-slow: setup  ## what make test leaves out for time: the alternative answers graded as a class
-	$(BIN)/python -m pytest -m long
+test-slow: setup  ## what make test leaves out for time: alternative answers graded, a busy machine, a Dask cluster
+	$(BIN)/python -m pytest -m "long or cluster"
 
 lab: setup  ## open the course in JupyterLab: the instructor's view, or a student's with STUDENT=<id>
 	$(BIN)/python -m autograder lab $(if $(STUDENT),--student $(STUDENT))

@@ -14,7 +14,7 @@ import pytest
 from autograder.instructor import course, demo, grading
 from helpers import ROOT
 
-pytestmark = [pytest.mark.slow, pytest.mark.sandbox]
+pytestmark = [pytest.mark.slow, pytest.mark.long, pytest.mark.sandbox]
 ASSIGNMENT = "04_dense_vs_cnn"
 HOG = "while True:\n    pass"
 
