@@ -127,6 +127,9 @@ def exchange(instructor, tas):
         path.mkdir(parents=True, exist_ok=True)
         shutil.chown(path, owner, group)
         os.chmod(path, mode)
+    # What a student creates in inbound/ is readable by the graders (a student cannot give a file to a
+    # group they are not in; chmod by them drops the setgid bit), and by nobody else from its creation on.
+    run("setfacl", "-m", f"d:u::rwx,d:g::---,d:o::---,d:g:{GRADERS}:rx", EXCHANGE / cid / "inbound")
 
 
 def course_id():

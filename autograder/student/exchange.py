@@ -7,8 +7,9 @@ collected as alice's. These classes keep nbgrader's layout and commands and chan
 
   <root>/<course>/outbound    the instructor's, readable by all: released assignments
   <root>/<course>/inbound     the instructor's, group `graders` (instructor and TAs) may list it; students
-                              may only create in it (mode 3773: setgid, sticky, no read for others)
-  inbound/<student>+...       the student's, group graders, 2750: nobody else may enter it
+                              may only create in it (mode 3773: setgid, sticky, no read for others); its
+                              default ACL gives what is created in it to the graders and to nobody else
+  inbound/<student>+...       the student's, 2750 and the ACL: nobody but the student and the graders enter
   <root>/<course>/feedback    the instructor's, 2711: nobody may list it
   feedback/<hash>.html        0640 group graders, plus an ACL entry that lets its student alone read it
 
@@ -46,13 +47,6 @@ class ExchangeSubmit(Hardened, default.ExchangeSubmit):
         if self.coursedir.student_id not in ("*", me):
             self.fail(f"You are {me}: you cannot submit as {self.coursedir.student_id}")
         super().init_dest()
-
-    def do_copy(self, src, dest, log=None):
-        mask = os.umask(0o077)          # the submission's folder is never open while it is written
-        try:
-            super().do_copy(src, dest, log)
-        finally:
-            os.umask(mask)
 
     def set_perms(self, dest, fileperms, dirperms):
         if os.path.dirname(dest) == self.inbound_path:
