@@ -4,13 +4,16 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: course test lab release setup sandbox browser clean
+.PHONY: course test test-hub lab release setup sandbox browser clean
 
 course: setup  ## set up everything, release every assignment, autograde the sample submissions
 	$(BIN)/python -m autograder demo
 
 test: setup browser  ## the whole test suite: pipeline, data, grading, the browser, and every notebook under nbval
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -m "not hub"
+
+test-hub: setup browser  ## as root: the course on JupyterHub with real accounts (sets it up: docs/jupyterhub.md)
+	$(BIN)/python -m pytest -m hub tests/test_hub_exchange.py tests/test_hub.py
 
 lab: setup  ## open the course in JupyterLab: the instructor's view, or a student's with STUDENT=<id>
 	$(BIN)/python -m autograder lab $(if $(STUDENT),--student $(STUDENT))
