@@ -164,3 +164,12 @@ def test_alices_kernel_has_the_student_wing_only():
     assert student.stdout.strip() == f"{hub.VENV}/bin/python"
     grader = as_user("alice", "python", "-c", "import autograder.instructor", check=False)
     assert grader.returncode != 0 and "No module named 'autograder.instructor'" in grader.stderr
+
+
+def test_students_validate_with_the_courses_settings():
+    """A student's nbgrader (Validate, Assignment List) reads the course's cell timeout and course id."""
+    code = ("from nbgrader.apps.validateapp import ValidateApp; a = ValidateApp(); a.initialize([]); "
+            "print(a.config.ExecutePreprocessor.timeout, a.config.CourseDirectory.course_id)")
+    seen = as_user("alice", "python", "-c", code).stdout.split()
+    wanted = course.config(ROOT)
+    assert seen == [str(wanted.ExecutePreprocessor.timeout), wanted.CourseDirectory.course_id]
