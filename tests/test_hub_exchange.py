@@ -60,7 +60,7 @@ def deployment():
 
 
 def exchange_flags(kind):
-    """nbgrader's command-line settings for the exchange `kind`: the hub's (from /etc/jupyter) or nbgrader's default."""
+    """nbgrader's command-line settings for the exchange `kind`: the hub's (its venv's etc/jupyter) or nbgrader's default."""
     if kind == "hardened":
         return []
     return [f"--Exchange.root={DEFAULT_ROOT}"] + [

