@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: course test test-fast test-slow lab release setup sandbox browser clean
+.PHONY: course test test-fast test-slow test-hub lab release setup sandbox browser clean
 
 course: setup  ## set up everything, release every assignment, autograde the sample submissions
 	$(BIN)/python -m autograder demo
@@ -17,6 +17,9 @@ test-fast: setup  ## the inner loop, under 2 minutes: no notebook run, grading, 
 
 test-slow: setup  ## what make test leaves out for time: alternative answers graded, a busy machine, a Dask cluster
 	$(BIN)/python -m pytest -m "long or cluster"
+
+test-hub: setup browser  ## as root: the course on JupyterHub with real accounts (sets it up: docs/jupyterhub.md)
+	$(BIN)/python -m pytest -m hub tests/test_hub_exchange.py tests/test_hub.py
 
 lab: setup  ## open the course in JupyterLab: the instructor's view, or a student's with STUDENT=<id>
 	$(BIN)/python -m autograder lab $(if $(STUDENT),--student $(STUDENT))

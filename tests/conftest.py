@@ -4,7 +4,8 @@ import shutil
 
 import pytest
 
-from autograder.instructor import demo
+import helpers
+from autograder.instructor import demo, hub
 from autograder.student.data import mnist_root
 from helpers import ROOT, run_exchange
 
@@ -68,3 +69,10 @@ def pytest_collection_modifyitems(items):
         used = GRADING_FIXTURES & set(getattr(item, "fixturenames", ()))
         if used and not item.get_closest_marker("slow"):
             raise pytest.UsageError(f"{item.nodeid} uses {', '.join(sorted(used))}, which grades a class: mark it slow")
+
+
+@pytest.fixture(scope="session")
+def deployment():
+    """The hub's setup (idempotent: quick once done) with the test's accounts."""
+    hub.setup(helpers.INSTRUCTOR, list(helpers.STUDENTS), create_accounts=True, log=lambda message: None)
+    return hub

@@ -4,6 +4,8 @@ exchange's run. Test modules import from here (and from answers.py), never from 
 import ast
 import atexit
 import functools
+import os
+import pwd
 import shutil
 import subprocess
 import sys
@@ -14,7 +16,8 @@ import matplotlib
 import nbformat
 from nbformat.v4 import new_code_cell, new_notebook
 
-from autograder.instructor import course, grading, lab, notebooks, worker
+from autograder.instructor import course, grading, hub, lab, notebooks, worker
+from autograder.student.data import ENV_VAR
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -226,3 +229,57 @@ def run_exchange(course_dir):
     nbgrader(course_dir, "release_feedback", EXCHANGED)
     nbgrader(course_dir, "fetch_feedback", EXCHANGED, students=EXCHANGE_STUDENTS)
     return course_dir, {row["student"]: row for row in rows}
+
+
+# The hub (tests/test_hub_exchange.py, tests/test_hub.py): its accounts, run as root.
+
+INSTRUCTOR, STUDENTS = "instr", ("alice", "bob")
+ASSIGNMENT, NOTEBOOK = "01_data_analysis", "data_analysis"
+DEFAULT_ROOT = Path("/srv/nbgrader/exchange-default")
+CLASSES = ("ReleaseAssignment", "FetchAssignment", "Submit", "Collect", "ReleaseFeedback", "FetchFeedback", "List")
+
+
+def home(user):
+    return Path(pwd.getpwnam(user).pw_dir)
+
+
+def course_dir():
+    return home(INSTRUCTOR) / "mnist-course"
+
+
+def as_user(user, *argv, cwd=None, check=True):
+    """Run argv as `user` with a clean login-like environment (the venv first on PATH)."""
+    env = ["env", "-i", f"HOME={home(user)}", f"USER={user}", f"PATH={hub.VENV}/bin:/usr/bin:/bin",
+           f"{ENV_VAR}={hub.DATA}", "LANG=C.UTF-8"]
+    done = subprocess.run(["runuser", "-u", user, "--", *env, *argv], cwd=cwd or home(user),
+                          capture_output=True, text=True, timeout=300)
+    if check and done.returncode:
+        raise AssertionError(f"{' '.join(argv)} as {user} failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
+    return done
+
+
+def exchange_flags(kind):
+    """nbgrader's command-line settings for the exchange `kind`: the hub's (its venv's etc/jupyter) or nbgrader's default."""
+    if kind == "hardened":
+        return []
+    return [f"--Exchange.root={DEFAULT_ROOT}"] + [
+        f"--ExchangeFactory.{''.join('_' + ch.lower() if ch.isupper() else ch for ch in name).lstrip('_')}="
+        f"nbgrader.exchange.default.Exchange{name}" for name in CLASSES]
+
+
+def reset(kind):
+    """An empty exchange of `kind`, and students' homes without the assignment or its cache."""
+    if kind == "hardened":
+        for folder in ("inbound", "outbound", "feedback"):
+            shutil.rmtree(hub.EXCHANGE / hub.course_id() / folder, ignore_errors=True)
+        hub.exchange(INSTRUCTOR, [])
+    else:
+        shutil.rmtree(DEFAULT_ROOT, ignore_errors=True)
+        DEFAULT_ROOT.mkdir(parents=True)
+        os.chmod(DEFAULT_ROOT, 0o1777)
+    for user in STUDENTS:
+        for folder in (ASSIGNMENT, "forgery"):
+            shutil.rmtree(home(user) / folder, ignore_errors=True)
+        shutil.rmtree(home(user) / ".local/share/jupyter/nbgrader_cache", ignore_errors=True)
+    for folder in ("submitted", "feedback"):
+        shutil.rmtree(course_dir() / folder, ignore_errors=True)

@@ -61,6 +61,12 @@ def main(argv=None):
     lab.add_argument("--student", help="a student's view: their folder, Assignment List and Validate only")
     stu = sub.add_parser("student-package", help="write the student wing of the package, to hand to students")
     stu.add_argument("destination", type=Path)
+    hub = sub.add_parser("hub", help="the course on JupyterHub with real accounts (as root): setup, start, stop")
+    hub.add_argument("hub", choices=["setup", "start", "stop"])
+    hub.add_argument("--instructor", default="instr", help="the instructor's account (default: instr)")
+    hub.add_argument("--students", nargs="*", default=[], help="the students' accounts")
+    hub.add_argument("--tas", nargs="*", default=[], help="teaching assistants' accounts: Formgrader, submissions")
+    hub.add_argument("--create-accounts", action="store_true", help="for a trial: make missing accounts")
     rec = sub.add_parser("record", help="execute notebooks and keep the outputs nbval checks (and expected.json)")
     rec.add_argument("notebooks", nargs="+", type=Path)
     args, jupyter_args = parser.parse_known_args(argv)
@@ -130,6 +136,10 @@ def main(argv=None):
         lab.run(args.course, args.student, jupyter_args)
     elif args.command == "student-package":
         print(f"the student package is in {handout.student_package(args.destination)}: pip install it")
+    elif args.command == "hub":
+        from autograder.instructor import hub
+
+        hub.main(args)
     elif args.command == "record":
         for path in args.notebooks:
             notebooks.record(path)

@@ -7,22 +7,13 @@ nbgrader_config.py: its course id, its exchange and its cell timeout (so Validat
 training cell). Each view gets a Jupyter configuration folder of its own, <course>/.lab/<view>,
 that this module writes; nothing in the user's own Jupyter settings changes.
 
-nbgrader's Validate handler runs the notebook inside the server's event loop: while a CNN trains
-for Validate, the server answers nobody (not even the save button). The views replace it with the
-same handler run in a thread (`_load_jupyter_server_extension`).
+nbgrader's Validate handler blocks the server while it runs; the views load the course's, which runs in
+a thread (autograder/student/server.py, the server extension every account's server loads on the hub).
 """
-import asyncio
 import json
 import os
 import sys
-import threading
 from pathlib import Path
-
-from nbgrader.server_extensions.validate_assignment.handlers import (
-    NbGraderVersionHandler,
-    ValidateAssignmentHandler,
-)
-from tornado import web
 
 STUDENT_HIDDEN = ["@jupyter/nbgrader:formgrader", "@jupyter/nbgrader:create-assignment"]
 NEWS = "@jupyterlab/apputils-extension:announcements"     # asks to fetch news from the internet
@@ -38,7 +29,7 @@ def write_config(course_dir, student=None):
     course_dir = Path(course_dir).resolve()
     config = course_dir / ".lab" / (f"student-{student}" if student else "instructor")
     (config / "labconfig").mkdir(parents=True, exist_ok=True)
-    extensions = {"nbgrader.server_extensions.validate_assignment": False, "autograder.instructor.lab": True}
+    extensions = {"nbgrader.server_extensions.validate_assignment": False, "autograder.student.server": True}
     if student:
         extensions["nbgrader.server_extensions.formgrader"] = False
     (config / "jupyter_server_config.json").write_text(json.dumps(
@@ -73,32 +64,3 @@ def run(course_dir, student=None, extra=()):
     argv, where = command(course_dir, student, extra)
     os.chdir(where)
     os.execve(argv[0], argv, environment(course_dir, student))
-
-
-class ValidateInThread(ValidateAssignmentHandler):
-    """nbgrader's Validate, with the notebook run in a thread: the server keeps answering meanwhile.
-    One Validate at a time: nbgrader's Validator changes the process's working directory and
-    environment while it runs, which two at once would leave wrong."""
-
-    lock = threading.Lock()
-
-    @web.authenticated
-    async def post(self):
-        try:
-            path = self.get_argument("path")
-        except web.MissingArgumentError:
-            path = self.get_json_body()["path"]
-        output = await asyncio.to_thread(self.validate_alone, path)
-        self.finish(json.dumps(output))
-
-    def validate_alone(self, path):
-        with self.lock:
-            return self.validate_notebook(path)
-
-
-def _load_jupyter_server_extension(serverapp):
-    webapp = serverapp.web_app
-    webapp.settings["root_dir"] = serverapp.root_dir
-    base = webapp.settings["base_url"].rstrip("/")
-    webapp.add_handlers(".*$", [(f"{base}/assignments/validate", ValidateInThread),
-                                (f"{base}/nbgrader_version", NbGraderVersionHandler)])
