@@ -15,7 +15,7 @@ test: setup browser  ## the test suite (CI's): pipeline, data, grading, the brow
 test-fast: setup  ## the inner loop, under 2 minutes: no notebook run, grading, training or browser
 	$(BIN)/python -m pytest -m "not slow and not browser and not hub and not cluster"
 
-test-slow: setup  ## what make test leaves out for time: alternative answers graded, a busy machine, a Dask cluster
+test-slow: setup  ## what make test leaves out for time: alternatives graded, a busy machine, authoring, a Dask cluster
 	$(BIN)/python -m pytest -m "long or cluster"
 
 test-hub: setup browser  ## as root: the course on JupyterHub with real accounts (sets it up: docs/jupyterhub.md)

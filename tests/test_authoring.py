@@ -12,7 +12,7 @@ from nbformat.v4 import new_markdown_cell, new_notebook
 from autograder.instructor import course
 from helpers import ROOT, nbgrader_cell as cell
 
-pytestmark = [pytest.mark.slow, pytest.mark.sandbox]      # releases, records and grades
+pytestmark = [pytest.mark.slow, pytest.mark.long, pytest.mark.sandbox]      # releases, records and grades: make test-slow
 
 GUIDE = ROOT / "docs" / "authoring.md"
 
