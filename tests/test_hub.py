@@ -168,7 +168,7 @@ def test_alices_kernel_has_the_student_wing_only():
 def test_students_validate_with_the_courses_settings():
     """A student's nbgrader (Validate, Assignment List) reads the course's cell timeout and course id."""
     code = ("from nbgrader.apps.validateapp import ValidateApp; a = ValidateApp(); a.initialize([]); "
-            "print(a.config.ExecutePreprocessor.timeout, a.config.CourseDirectory.course_id)")
+            "print(a.config.Execute.timeout, a.config.CourseDirectory.course_id)")
     seen = as_user("alice", "python", "-c", code).stdout.split()
     wanted = course.config(ROOT)
-    assert seen == [str(wanted.ExecutePreprocessor.timeout), wanted.CourseDirectory.course_id]
+    assert seen == [str(wanted.Execute.timeout), wanted.CourseDirectory.course_id]

@@ -26,6 +26,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from nbgrader.preprocessors import Execute
+
 from autograder.instructor import course, handout
 from autograder.student import data
 
@@ -144,8 +146,7 @@ def nbgrader_settings():
                "fetch_feedback", "list"}
     lines = ["# Written by `python -m autograder hub setup`: the course for every account on this machine.",
              f"c.CourseDirectory.course_id = {course_id()!r}", f"c.Exchange.root = {str(EXCHANGE)!r}",
-             f"c.Execute.timeout = {loaded.Execute.timeout!r}",
-             f"c.ExecutePreprocessor.timeout = {loaded.ExecutePreprocessor.timeout!r}"]
+             f"c.Execute.timeout = {Execute(config=loaded).timeout!r}"]
     lines += [f"c.ExchangeFactory.{name} = 'autograder.student.exchange.{cls}'"
               for name, cls in sorted((n, "Exchange" + n.title().replace("_", "")) for n in classes)]
     return "\n".join(lines) + "\n"
