@@ -278,7 +278,7 @@ def reset(kind):
         DEFAULT_ROOT.mkdir(parents=True)
         os.chmod(DEFAULT_ROOT, 0o1777)
     for user in STUDENTS:
-        for folder in (ASSIGNMENT, "forgery"):
+        for folder in (ASSIGNMENT, "forgery", "links"):
             shutil.rmtree(home(user) / folder, ignore_errors=True)
         shutil.rmtree(home(user) / ".local/share/jupyter/nbgrader_cache", ignore_errors=True)
     for folder in ("submitted", "feedback"):

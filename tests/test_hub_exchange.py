@@ -71,7 +71,7 @@ def scene(request, deployment):
 
 # Attacks nbgrader's default exchange lets through (the others it resists too).
 ABUSABLE = {"read_notebook", "write_in_her_folder", "delete_or_rename", "read_feedback", "fetch_her_feedback",
-            "submit_as_alice"}
+            "submit_as_alice", "collect_through_links"}
 
 
 def bob(*argv):
@@ -147,3 +147,26 @@ def test_bob_cannot_submit_as_alice(scene):
     collected = (course_dir() / "submitted" / "alice" / ASSIGNMENT / f"{NOTEBOOK}.ipynb").read_text()
     assert "ALICE-WORK" in collected or "BOB-FORGERY" in collected, collected[:500]
     expect_refused(scene, "submit_as_alice", "BOB-FORGERY" in collected)
+
+
+def test_bob_cannot_have_collect_copy_what_his_links_point_to(scene):
+    """bob submits, then puts links in his own submission folder to the instructor's expected.json and to
+    alice's collected notebook, and a FIFO: collect runs as the instructor, who can read both. Collect must
+    finish, and what it collects for bob must hold neither (his grading kernel would print them into his
+    feedback)."""
+    flags, work = exchange_flags(scene["kind"]), home("bob") / "links"
+    bob("mkdir", "-p", work)
+    as_user("bob", "nbgrader", "fetch_assignment", ASSIGNMENT, *flags, cwd=work)
+    as_user("bob", "nbgrader", "submit", ASSIGNMENT, *flags, cwd=work)
+    mine = max(scene["inbound"].glob(f"bob+{ASSIGNMENT}+*"))
+    expected = course_dir() / "source" / ASSIGNMENT / "expected.json"
+    hers = course_dir() / "submitted" / "alice" / ASSIGNMENT / f"{NOTEBOOK}.ipynb"
+    bob("bash", "-c", f"ln -s '{expected}' '{mine}/answers.json' && ln -s '{hers}' '{mine}/hers.ipynb' "
+                      f"&& mkfifo '{mine}/pipe'")
+    stopped = nbgrader(INSTRUCTOR, scene["kind"], "collect", "--update", ASSIGNMENT, check=False).returncode
+    collected = course_dir() / "submitted" / "bob" / ASSIGNMENT
+    leaked = [p.name for p in collected.glob("*") if p.is_file() and not p.is_symlink()
+              and (p.read_bytes() == expected.read_bytes() or "ALICE-WORK" in p.read_text(errors="replace"))]
+    # a collect that fails (nbgrader's stops at the FIFO) leaves the whole class uncollected: abused too
+    abused = bool(stopped or leaked) or not (collected / f"{NOTEBOOK}.ipynb").is_file()
+    expect_refused(scene, "collect_through_links", abused)

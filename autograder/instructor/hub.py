@@ -94,15 +94,17 @@ def accounts(instructor, students, tas, create, log):
 
 
 def install():
-    """The shared venv, configurable-http-proxy, setfacl: each only if missing."""
+    """The shared venv, configurable-http-proxy, setfacl (each only if missing), and the student wing of this
+    checkout (every time: a course updated since the last setup reaches every account)."""
     if not shutil.which("setfacl"):
         run("apt-get", "update", "-qq")
         run("apt-get", "install", "-y", "-qq", "acl")
     if not (VENV / ".installed").exists():
         run("/usr/bin/python3", "-m", "venv", "--clear", VENV)
-        wing = handout.student_package(PREFIX / "student-package")
-        run(VENV / "bin" / "pip", "install", "--quiet", "-r", REPO / "requirements-hub.txt", wing)
+        run(VENV / "bin" / "pip", "install", "--quiet", "-r", REPO / "requirements-hub.txt")
         (VENV / ".installed").touch()
+    wing = handout.student_package(PREFIX / "student-package")      # this checkout's, at every setup
+    run(VENV / "bin" / "pip", "install", "--quiet", "--no-deps", "--force-reinstall", wing)
     if not PROXY.exists():
         run("npm", "install", "--silent", "--prefix", PREFIX / "proxy", "configurable-http-proxy@5.3.0")
     run("chmod", "-R", "a+rX,go-w", PREFIX)

@@ -23,10 +23,12 @@ this into the hub venv's etc/jupyter/nbgrader_config.py):
 import glob
 import os
 import pwd
+import shutil
+import stat
 import subprocess
 
 from nbgrader.exchange import default
-from nbgrader.utils import notebook_hash
+from nbgrader.utils import ignore_patterns, notebook_hash
 
 SUBMISSION_DIR, SUBMISSION_FILE, FEEDBACK_FILE = 0o2750, 0o640, 0o640
 
@@ -71,11 +73,33 @@ class ExchangeCollect(Hardened, default.ExchangeCollect):
     def _sort_by_timestamp(self, records):      # per student: their genuine submissions first, newest first
         return sorted(records, key=lambda r: (self.genuine(r), r["timestamp"]), reverse=True)
 
+    def do_copy(self, src, dest, log=None):
+        """nbgrader's copy without what a student's folder may hold besides files and folders: collect runs
+        as the instructor, and copying what a student's link points to would put the instructor's course or
+        a classmate's collected work into the student's submission (a FIFO would stop the copy). Links are
+        left out, and kept as links should one appear mid-copy (the grader refuses those, with the reason)."""
+        nbgrader_ignores = ignore_patterns(exclude=self.coursedir.ignore, include=self.coursedir.include,
+                                           max_file_size=self.coursedir.max_file_size, log=self.log)
+
+        def ignore(folder, names):
+            odd = {name for name in names if not ordinary(os.path.join(folder, name))}
+            for name in sorted(odd):
+                self.log.error("Left out %s: not a file or a folder", os.path.join(folder, name))
+            return set(nbgrader_ignores(folder, names)) | odd
+
+        shutil.copytree(src, dest, symlinks=True, ignore=ignore)
+
     def copy_files(self):
         for record in [r for r in self.src_records if not self.genuine(r)]:
             self.log.error("Refused %s: it names %s but another account made it", record["filename"], record["username"])
         self.src_records = [r for r in self.src_records if self.genuine(r)]
         super().copy_files()
+
+
+def ordinary(path):
+    """A regular file or a folder, not a link to one."""
+    mode = os.lstat(path).st_mode
+    return stat.S_ISREG(mode) or stat.S_ISDIR(mode)
 
 
 class ExchangeReleaseFeedback(Hardened, default.ExchangeReleaseFeedback):
