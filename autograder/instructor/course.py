@@ -11,6 +11,7 @@ import warnings
 from pathlib import Path
 
 from nbgrader import api as nbgrader_api
+from nbgrader import utils
 from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.apps import NbGraderAPI
 from nbgrader.coursedir import CourseDirectory
@@ -93,8 +94,7 @@ def feedback(course, assignment):
 
 def is_answer(cell):
     """An autograded answer cell: one the student fills in."""
-    meta = cell.metadata.get("nbgrader", {})
-    return meta.get("solution", False) and not meta.get("grade", False)
+    return utils.is_solution(cell) and not utils.is_grade(cell)
 
 
 def strip_markers(source):

@@ -5,6 +5,7 @@ from datetime import datetime
 from pathlib import Path
 
 import nbformat
+from nbgrader import utils
 
 from autograder.instructor import untrusted
 
@@ -15,7 +16,6 @@ def problems_in(notebook_bytes):
     found = []
     nb = nbformat.reads(notebook_bytes.decode(), as_version=4)
     for cell in nb.cells:
-        meta = cell.metadata.get("nbgrader", {})
         for output in cell.get("outputs", []):
             if output.get("output_type") != "error":
                 continue
@@ -26,8 +26,8 @@ def problems_in(notebook_bytes):
                 found.append("stopped: the memory cap was reached")
             elif "DeadKernel" in name:
                 found.append("the kernel died")
-            elif meta.get("solution") and not meta.get("grade"):
-                found.append(f"{meta.get('grade_id')}: {name}: {value}"[:160])
+            elif utils.is_solution(cell) and not utils.is_grade(cell):
+                found.append(f"{cell.metadata.nbgrader.get('grade_id')}: {name}: {value}"[:160])
     return sorted(set(found))
 
 
@@ -51,8 +51,7 @@ def cell_seconds(notebooks):
                          - datetime.fromisoformat(times["iopub.execute_input"])).total_seconds()
             except (KeyError, TypeError, ValueError):
                 continue
-            test = cell.metadata.get("nbgrader", {}).get("grade")
-            seconds["test cells" if test else "the student's cells"] += max(0.0, spent)
+            seconds["test cells" if utils.is_grade(cell) else "the student's cells"] += max(0.0, spent)
     return seconds
 
 
@@ -61,9 +60,8 @@ def test_cells(notebooks):
     found = []
     for notebook in notebooks.values():
         for cell in nbformat.reads(notebook.decode(), as_version=4).cells:
-            meta = cell.metadata.get("nbgrader", {})
-            if meta.get("grade") and cell.cell_type == "code":
-                found.append(meta["grade_id"])
+            if utils.is_grade(cell) and cell.cell_type == "code":
+                found.append(cell.metadata.nbgrader["grade_id"])
     return found
 
 
